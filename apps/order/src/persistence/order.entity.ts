@@ -1,0 +1,38 @@
+import { Column, CreateDateColumn, Entity, OneToMany, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { bigintAsNumber } from '@tcc/database';
+import { OrderLineEntity } from './order-line.entity';
+
+@Entity('orders')
+export class OrderEntity {
+  @PrimaryColumn({ type: 'uuid' })
+  id!: string;
+
+  @Column({ name: 'customer_id', type: 'text' })
+  customerId!: string;
+
+  @Column({ type: 'text' })
+  status!: string;
+
+  @Column({ type: 'text', nullable: true })
+  reason!: string | null;
+
+  /** minor units; known once every line's price has come back from stock */
+  @Column({ type: 'bigint', nullable: true, transformer: bigintAsNumber })
+  total!: number | null;
+
+  @Column({ name: 'idempotency_key', type: 'text', unique: true })
+  idempotencyKey!: string;
+
+  /** hash of the request body, so a reused key with another body is refused */
+  @Column({ name: 'request_hash', type: 'text' })
+  requestHash!: string;
+
+  @OneToMany(() => OrderLineEntity, (line) => line.order, { cascade: true })
+  lines!: OrderLineEntity[];
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt!: Date;
+}

@@ -1,0 +1,7 @@
+import { OrderEntity } from './order.entity';
+import { OrderLineEntity } from './order-line.entity';
+import { Orders1763740000000 } from './migrations/1763740000000-orders';
+
+/** Every entity and migration of the order database, in one place for the app and the migrate command. */
+export const orderEntities = [OrderEntity, OrderLineEntity];
+export const orderMigrations = [Orders1763740000000];

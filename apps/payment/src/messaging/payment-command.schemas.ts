@@ -1,0 +1,4 @@
+import type { MessageSchemas } from '@tcc/kafka';
+
+/** The command types payment accepts on its topic; anything else is dead-lettered. Filled in with the saga. */
+export const paymentCommandSchemas: MessageSchemas = {};

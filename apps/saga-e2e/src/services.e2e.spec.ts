@@ -1,0 +1,151 @@
+import { createServer } from 'node:net';
+import type { Server } from 'node:net';
+import { once } from 'node:events';
+import { allTopics } from '@tcc/contracts';
+import {
+  createTestDatabase,
+  freePort,
+  runScript,
+  ServiceProcess,
+  testBrokers,
+  testKafka,
+  uniqueName,
+} from '@tcc/testing';
+import type { ServiceName, TestDatabase } from '@tcc/testing';
+
+const services: ServiceName[] = ['order', 'stock', 'payment'];
+const PARTITIONS = 6;
+
+/** The environment a service gets in these tests: only what it is given, nothing inherited. */
+function serviceEnv(database: TestDatabase, port: number, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATABASE_URL: database.url,
+    KAFKA_BROKERS: testBrokers().join(','),
+    KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
+    KAFKA_GROUP_ID: uniqueName('group'),
+    LOG_LEVEL: 'info',
+    SHUTDOWN_TIMEOUT_MS: '20000',
+    ...extra,
+  };
+}
+
+describe('the three services, each as its own process against real Kafka and PostgreSQL', () => {
+  const databases = new Map<ServiceName, TestDatabase>();
+  const running: ServiceProcess[] = [];
+
+  beforeAll(async () => {
+    for (const name of services) {
+      const database = await createTestDatabase(`e2e_${name}`);
+      databases.set(name, database);
+      const migrated = await runScript(name, 'migrate', { DATABASE_URL: database.url });
+      expect({ name, code: migrated.code, stderr: migrated.stderr }).toEqual({ name, code: 0, stderr: '' });
+      expect(migrated.stdout).toMatch(/applied \d+ migration/);
+    }
+  });
+
+  afterAll(async () => {
+    await Promise.all(running.filter((p) => p.running).map((p) => p.stop('SIGKILL')));
+    for (const database of databases.values()) await database.drop();
+  });
+
+  function db(name: ServiceName): TestDatabase {
+    const database = databases.get(name);
+    if (!database) throw new Error(`no database for ${name}`);
+    return database;
+  }
+
+  it('start, create the topics, and answer GET /health with database and Kafka up', async () => {
+    const started = await Promise.all(
+      services.map(async (name) => {
+        const proc = ServiceProcess.start(name, serviceEnv(db(name), await freePort()));
+        running.push(proc);
+        return proc;
+      }),
+    );
+    for (const proc of started) {
+      const health = await proc.waitHealthy();
+      expect(health).toMatchObject({
+        status: 'ok',
+        details: { database: { status: 'up' }, kafka: { status: 'up' } },
+      });
+    }
+
+    const admin = testKafka().admin();
+    await admin.connect();
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [...allTopics] });
+      expect(topics.map((t) => [t.name, t.partitions.length]).sort()).toEqual(
+        [...allTopics].map((t) => [t, PARTITIONS]).sort(),
+      );
+    } finally {
+      await admin.disconnect();
+    }
+
+    // JSON logs, each line naming its service
+    for (const proc of started) {
+      const ready = proc.logs().find((l) => l['msg'] === `${proc.name} service ready`);
+      expect(ready).toMatchObject({ service: proc.name, level: 'info' });
+    }
+  });
+
+  it('stop gracefully on SIGTERM: the consumer leaves the group, then the process exits 0', async () => {
+    const proc = ServiceProcess.start('stock', serviceEnv(db('stock'), await freePort()));
+    running.push(proc);
+    await proc.waitHealthy();
+    const result = await proc.stop('SIGTERM');
+    expect(result.code).toBe(0);
+    const messages = proc.logs().map((l) => l['msg']);
+    expect(messages).toEqual(expect.arrayContaining(['shutting down', 'consumer stopped', 'stopped']));
+    expect(messages.indexOf('consumer stopped')).toBeLessThan(messages.indexOf('stopped'));
+  });
+
+  it('refuse a missing or invalid configuration with a message naming each variable, and exit 1', async () => {
+    const result = await runScript('payment', 'main', { PORT: 'abc', KAFKA_BROKERS: 'kafka' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      [
+        'payment: Invalid configuration:',
+        '  - PORT: must be a number (got "abc")',
+        '  - DATABASE_URL is required but not set',
+        '  - KAFKA_BROKERS: must be a comma-separated list of host:port, e.g. 127.0.0.1:9092 (got "kafka")',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('refuse a port already in use with a clear message, and exit 1', async () => {
+    const port = await freePort();
+    const blocker: Server = createServer().listen(port, '127.0.0.1');
+    await once(blocker, 'listening');
+    try {
+      const proc = ServiceProcess.start('order', serviceEnv(db('order'), port));
+      running.push(proc);
+      const result = await proc.waitExit(60_000);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(`order: cannot start: port ${port} (PORT) on 127.0.0.1 is already in use\n`);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('refuse a database that does not exist with a clear message, and exit 1', async () => {
+    const missing = { ...db('stock'), url: db('stock').url.replace(/\/[^/]+$/, '/tcc_test_does_not_exist') };
+    const proc = ServiceProcess.start('stock', serviceEnv(missing, await freePort()));
+    running.push(proc);
+    const result = await proc.waitExit(60_000);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^stock: cannot start: database in postgres:\/\/.*\/tcc_test_does_not_exist does not exist/);
+    expect(result.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('refuse an unreachable Kafka with a clear message, and exit 1', async () => {
+    const nobody = await freePort();
+    const proc = ServiceProcess.start('payment', serviceEnv(db('payment'), await freePort(), { KAFKA_BROKERS: `127.0.0.1:${nobody}` }));
+    running.push(proc);
+    const result = await proc.waitExit(120_000);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(new RegExp(`^payment: cannot start: cannot reach Kafka at 127\\.0\\.0\\.1:${nobody} \\(KAFKA_BROKERS\\)`));
+  });
+});

@@ -1,0 +1,34 @@
+import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { bigintAsNumber } from '@tcc/database';
+
+/** available + reserved + sold = stockedTotal, enforced by a CHECK constraint in the database. */
+@Entity('products')
+export class ProductEntity {
+  @PrimaryColumn({ type: 'text' })
+  id!: string;
+
+  @Column({ type: 'text' })
+  name!: string;
+
+  /** minor units (cents, points) */
+  @Column({ type: 'bigint', transformer: bigintAsNumber })
+  price!: number;
+
+  @Column({ type: 'integer' })
+  available!: number;
+
+  @Column({ type: 'integer' })
+  reserved!: number;
+
+  @Column({ type: 'integer' })
+  sold!: number;
+
+  @Column({ name: 'stocked_total', type: 'integer' })
+  stockedTotal!: number;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt!: Date;
+}

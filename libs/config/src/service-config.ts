@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { env } from './env-vars';
+
+/**
+ * The variables every service reads. The same names are used by infra/docker-compose.yml,
+ * the local scripts (./dev) and the tests; the README's configuration table lists them.
+ */
+export const serviceConfigShape = {
+  PORT: env.port(),
+  /** address to bind; 0.0.0.0 so containers can reach it */
+  HOST: env.string('0.0.0.0'),
+  DATABASE_URL: env.postgresUrl(),
+  DATABASE_POOL_SIZE: env.int({ min: 1, max: 100, fallback: 10 }),
+  KAFKA_BROKERS: env.brokers(),
+  /** partitions of every topic the project creates; more than one so keys spread */
+  KAFKA_TOPIC_PARTITIONS: env.int({ min: 2, max: 1000, fallback: 6 }),
+  KAFKA_REPLICATION_FACTOR: env.int({ min: 1, max: 10, fallback: 1 }),
+  LOG_LEVEL: env.logLevel(),
+  /** how long SIGTERM may take before the process exits anyway */
+  SHUTDOWN_TIMEOUT_MS: env.int({ min: 100, max: 600_000, fallback: 15_000 }),
+};
+
+export const serviceConfigSchema = z.object(serviceConfigShape);
+export type ServiceConfig = z.infer<typeof serviceConfigSchema>;
+
+/** Consumer settings shared by every service that consumes commands or replies. */
+export const consumerConfigShape = {
+  KAFKA_GROUP_ID: env.string(),
+  /** partitions handled side by side; each one is still handled one message at a time */
+  CONSUMER_CONCURRENCY: env.int({ min: 1, max: 64, fallback: 3 }),
+  /** attempts in all before a failing message is dead-lettered */
+  CONSUMER_RETRY_MAX_ATTEMPTS: env.int({ min: 1, max: 100, fallback: 8 }),
+  CONSUMER_RETRY_INITIAL_MS: env.int({ min: 1, max: 60_000, fallback: 100 }),
+  CONSUMER_RETRY_MAX_MS: env.int({ min: 1, max: 600_000, fallback: 10_000 }),
+};

@@ -1,0 +1,65 @@
+import type { DataSourceOptions, MixedList, EntitySchema } from 'typeorm';
+
+export interface PostgresOptions {
+  url: string;
+  poolSize: number;
+  /** shows in pg_stat_activity, so an operator sees which service holds a connection */
+  applicationName: string;
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  entities: MixedList<Function | string | EntitySchema>;
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  migrations: MixedList<Function | string>;
+}
+
+/**
+ * TypeORM options for a service's own database. Never `synchronize`: the schema changes only
+ * through migrations, run by each service's `migrate` command.
+ */
+export function postgresDataSourceOptions(options: PostgresOptions): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: options.url,
+    applicationName: options.applicationName,
+    entities: options.entities,
+    migrations: options.migrations,
+    migrationsTableName: 'migrations',
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    migrationsRun: false,
+    logging: ['error', 'warn', 'migration'],
+    extra: {
+      max: options.poolSize,
+      connectionTimeoutMillis: 5_000,
+      // a statement stuck on a lock must not hold a partition forever
+      statement_timeout: 30_000,
+      idle_in_transaction_session_timeout: 60_000,
+    },
+  };
+}
+
+/** Turns a PostgreSQL connection failure into a sentence an operator can act on. */
+export function describeDatabaseError(error: unknown, url: string): string {
+  const safeUrl = redactUrl(url);
+  const e = error as { code?: string; message?: string };
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return `cannot connect to PostgreSQL at ${safeUrl}: connection refused (is the server running?)`;
+    case '3D000':
+      return `database in ${safeUrl} does not exist: create it (./dev db) and run the migrations`;
+    case '28P01':
+    case '28000':
+      return `PostgreSQL refused the credentials in ${safeUrl}`;
+    default:
+      return `cannot use PostgreSQL at ${safeUrl}: ${e.message ?? String(error)}`;
+  }
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

@@ -1,0 +1,83 @@
+import { Inject, Injectable, Logger, Module } from '@nestjs/common';
+import type { DynamicModule, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import { createKafka } from './kafka.client';
+import { ensureTopics } from './topics';
+
+export interface KafkaModuleOptions {
+  clientId: string;
+  brokers: string[];
+  /** topics this service needs; created at startup when missing */
+  topics: readonly string[];
+  topicPartitions: number;
+  replicationFactor: number;
+}
+
+export const KAFKA_MODULE_OPTIONS = Symbol('KAFKA_MODULE_OPTIONS');
+
+/**
+ * One Kafka client per service with its admin and producer connected at startup, after the
+ * topics exist. The producer is idempotent (acks=all) so broker retries never duplicate a write.
+ * Consumers are started by the transport (connectKafkaConsumer) once the app is up.
+ */
+@Injectable()
+export class KafkaConnections implements OnModuleInit, OnApplicationShutdown {
+  readonly kafka: Kafka;
+  readonly admin: Admin;
+  readonly producer: Producer;
+  private readonly log = new Logger('Kafka');
+
+  constructor(@Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions) {
+    this.kafka = createKafka({ clientId: options.clientId, brokers: options.brokers });
+    this.admin = this.kafka.admin();
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false });
+  }
+
+  async onModuleInit(): Promise<void> {
+    const { brokers, topics, topicPartitions, replicationFactor } = this.options;
+    try {
+      await this.admin.connect();
+      const result = await ensureTopics(this.admin, topics, { partitions: topicPartitions, replicationFactor });
+      if (result.created.length > 0) this.log.log({ msg: 'created topics', topics: result.created, partitions: topicPartitions });
+      for (const t of result.underPartitioned) {
+        this.log.warn({ msg: 'topic has fewer partitions than configured; left as it is', ...t, configured: topicPartitions });
+      }
+      await this.producer.connect();
+    } catch (error) {
+      throw new Error(`cannot reach Kafka at ${brokers.join(',')} (KAFKA_BROKERS): ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Resolves when the cluster answers a metadata request within `timeoutMs`. */
+  async ping(timeoutMs = 2_000): Promise<{ brokers: number; controller: number | null }> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from Kafka within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      const cluster = await Promise.race([this.admin.describeCluster(), timeout]);
+      return { brokers: cluster.brokers.length, controller: cluster.controller };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.producer.disconnect();
+    await this.admin.disconnect();
+  }
+}
+
+@Module({})
+export class KafkaModule {
+  static forRoot(options: KafkaModuleOptions): DynamicModule {
+    return {
+      module: KafkaModule,
+      global: true,
+      providers: [{ provide: KAFKA_MODULE_OPTIONS, useValue: options }, KafkaConnections],
+      exports: [KafkaConnections],
+    };
+  }
+}

@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import type { DynamicModule } from '@nestjs/common';
+import { LoggerModule, PinoLogger } from 'nestjs-pino';
+import { Store, storage } from 'nestjs-pino/storage';
+import type { Params } from 'nestjs-pino';
+import { CORRELATION_HEADER } from './correlation';
+
+export interface LoggingOptions {
+  service: string;
+  level: string;
+}
+
+/**
+ * JSON logs through pino. Every line carries the service name; HTTP lines carry the request id
+ * and, where the client sent one, the correlation id. Message handlers bind the order id
+ * themselves (see libs/kafka), so one saga can be followed across services with one filter.
+ */
+export function pinoParams({ service, level }: LoggingOptions): Params {
+  return {
+    pinoHttp: {
+      level,
+      base: { service },
+      messageKey: 'msg',
+      timestamp: () => `,"time":"${new Date().toISOString()}"`,
+      formatters: { level: (label) => ({ level: label }) },
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && given.length > 0 && given.length <= 100 ? given : randomUUID();
+        res.setHeader('x-request-id', id);
+        return id;
+      },
+      customProps: (req) => {
+        const correlationId = req.headers[CORRELATION_HEADER];
+        return typeof correlationId === 'string' ? { correlationId } : {};
+      },
+      // health probes every few seconds would drown the interesting lines
+      autoLogging: { ignore: (req) => req.url === '/health' },
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+    },
+  };
+}
+
+export function loggingModule(options: LoggingOptions): DynamicModule {
+  return LoggerModule.forRoot(pinoParams(options));
+}
+
+/**
+ * Runs `fn` with every log line inside it (through nestjs-pino's PinoLogger/Logger) carrying
+ * `bindings`, e.g. the order id of the message being handled. Outside an HTTP request nestjs-pino
+ * has no request-scoped logger, so message handlers get one here.
+ */
+export function withLogContext<T>(bindings: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
+  const parent = storage.getStore()?.logger ?? PinoLogger.root;
+  if (!parent) return fn();
+  return storage.run(new Store(parent.child(bindings)), fn);
+}

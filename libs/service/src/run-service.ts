@@ -1,0 +1,106 @@
+import { Logger } from '@nestjs/common';
+import type { DynamicModule, INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Logger as PinoNestLogger } from 'nestjs-pino';
+import type { z } from 'zod';
+import { ConfigError, loadConfig } from '@tcc/config';
+import type { ServiceConfig } from '@tcc/config';
+import { describeDatabaseError } from '@tcc/database';
+import { connectKafkaConsumer } from '@tcc/kafka';
+import type { KafkaConsumerServer, KafkaConsumerServerOptions } from '@tcc/kafka';
+
+export interface ServiceDefinition<C extends ServiceConfig> {
+  name: string;
+  configSchema: z.ZodType<C> & z.ZodObject;
+  module: (config: C) => DynamicModule;
+  /** the service's command consumer, when it has one */
+  consumer?: (app: INestApplication, config: C) => KafkaConsumerServerOptions;
+}
+
+export interface RunningService {
+  app: INestApplication;
+  url: string;
+}
+
+/**
+ * Starts one service: validated configuration, JSON logs, database, Kafka (topics first), the
+ * command consumer, then HTTP. Any failure on the way ends the process with one readable line and
+ * exit code 1. SIGTERM/SIGINT stop it gracefully: stop fetching, finish and commit the message in
+ * hand, leave the group, close HTTP, Kafka and the database.
+ */
+export async function runService<C extends ServiceConfig>(
+  definition: ServiceDefinition<C>,
+): Promise<RunningService> {
+  const config = loadConfigOrExit<C>(definition);
+  let app: INestApplication | undefined;
+  let consumer: KafkaConsumerServer | undefined;
+  try {
+    app = await NestFactory.create(definition.module(config), { bufferLogs: true, abortOnError: false });
+    app.useLogger(app.get(PinoNestLogger));
+    app.flushLogs();
+    if (definition.consumer) consumer = connectKafkaConsumer(app, definition.consumer(app, config));
+    await app.startAllMicroservices();
+    await app.listen(config.PORT, config.HOST);
+  } catch (error) {
+    process.stderr.write(`${definition.name}: cannot start: ${describeStartupError(error, config)}\n`);
+    await consumer?.close().catch(() => undefined);
+    await app?.close().catch(() => undefined);
+    process.exit(1);
+  }
+  const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
+  const log = new Logger(definition.name);
+  log.log({ msg: `${definition.name} service ready`, url });
+  installGracefulShutdown(app, consumer, config.SHUTDOWN_TIMEOUT_MS, log);
+  return { app, url };
+}
+
+function loadConfigOrExit<C>(definition: { name: string; configSchema: z.ZodObject }): C {
+  try {
+    return loadConfig(definition.configSchema) as C;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${definition.name}: ${error.message}\n`);
+    process.exit(1);
+  }
+}
+
+export function describeStartupError(error: unknown, config: ServiceConfig): string {
+  const e = error as { code?: string; message?: string; cause?: unknown };
+  if (e.code === 'EADDRINUSE') return `port ${config.PORT} (PORT) on ${config.HOST} is already in use`;
+  if (e.code === 'EACCES') return `no permission to listen on port ${config.PORT} (PORT)`;
+  if (typeof e.code === 'string' && (/^[0-9A-Z]{5}$/.test(e.code) || e.code === 'ECONNREFUSED')) {
+    return describeDatabaseError(error, config.DATABASE_URL);
+  }
+  return e.message ?? String(error);
+}
+
+function installGracefulShutdown(
+  app: INestApplication,
+  consumer: KafkaConsumerServer | undefined,
+  timeoutMs: number,
+  log: Logger,
+): void {
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.log({ msg: 'shutting down', signal });
+    const timer = setTimeout(() => {
+      log.error({ msg: 'shutdown took too long; exiting', timeoutMs });
+      process.exit(1);
+    }, timeoutMs);
+    timer.unref();
+    try {
+      await consumer?.close();
+      await app.close();
+      log.log('stopped');
+      process.exitCode = 0;
+    } catch (error) {
+      log.error({ msg: 'error during shutdown', err: error });
+      process.exitCode = 1;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, (s) => void stop(s));
+}

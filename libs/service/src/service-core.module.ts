@@ -1,0 +1,91 @@
+import { Module } from '@nestjs/common';
+import type { DynamicModule } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import type { INestApplication } from '@nestjs/common';
+import type { MixedList, EntitySchema } from 'typeorm';
+import { allTopics } from '@tcc/contracts';
+import type { ServiceConfig } from '@tcc/config';
+import { postgresDataSourceOptions } from '@tcc/database';
+import { KafkaConnections, KafkaModule } from '@tcc/kafka';
+import type { KafkaConsumerServerOptions, MessageSchemas } from '@tcc/kafka';
+import { loggingModule } from '@tcc/observability';
+import { HealthModule } from './health.controller';
+
+export interface ServiceCoreOptions {
+  service: string;
+  config: ServiceConfig;
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  entities: MixedList<Function | string | EntitySchema>;
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  migrations: MixedList<Function | string>;
+}
+
+/**
+ * What every service has, whatever its domain: JSON logs, its own PostgreSQL database through
+ * TypeORM (schema by migrations only), one Kafka client with the project's topics ensured, and
+ * GET /health.
+ */
+@Module({})
+export class ServiceCoreModule {
+  static forRoot({ service, config, entities, migrations }: ServiceCoreOptions): DynamicModule {
+    return {
+      module: ServiceCoreModule,
+      imports: [
+        loggingModule({ service, level: config.LOG_LEVEL }),
+        TypeOrmModule.forRoot({
+          ...postgresDataSourceOptions({
+            url: config.DATABASE_URL,
+            poolSize: config.DATABASE_POOL_SIZE,
+            applicationName: `tcc-${service}`,
+            entities,
+            migrations,
+          }),
+          // fail fast with a clear message; orchestration (compose healthchecks, ./dev) orders startup
+          retryAttempts: 2,
+          retryDelay: 1_000,
+        }),
+        KafkaModule.forRoot({
+          clientId: `tcc-${service}`,
+          brokers: config.KAFKA_BROKERS,
+          topics: allTopics,
+          topicPartitions: config.KAFKA_TOPIC_PARTITIONS,
+          replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+        }),
+        HealthModule,
+      ],
+    };
+  }
+}
+
+export interface ConsumerConfig {
+  KAFKA_GROUP_ID: string;
+  CONSUMER_CONCURRENCY: number;
+  CONSUMER_RETRY_MAX_ATTEMPTS: number;
+  CONSUMER_RETRY_INITIAL_MS: number;
+  CONSUMER_RETRY_MAX_MS: number;
+}
+
+/** The consumer transport's options from the shared consumer configuration. */
+export function consumerOptions(
+  app: INestApplication,
+  config: ConsumerConfig,
+  topics: readonly string[],
+  schemas: MessageSchemas,
+): KafkaConsumerServerOptions {
+  const kafka = app.get(KafkaConnections);
+  return {
+    kafka: kafka.kafka,
+    producer: kafka.producer,
+    groupId: config.KAFKA_GROUP_ID,
+    topics,
+    schemas,
+    partitionsConsumedConcurrently: config.CONSUMER_CONCURRENCY,
+    retry: {
+      maxAttempts: config.CONSUMER_RETRY_MAX_ATTEMPTS,
+      initialDelayMs: config.CONSUMER_RETRY_INITIAL_MS,
+      maxDelayMs: config.CONSUMER_RETRY_MAX_MS,
+      factor: 2,
+      jitter: 0.5,
+    },
+  };
+}

@@ -1,0 +1,35 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface WaitForOptions {
+  timeoutMs?: number;
+  intervalMs?: number;
+  /** what is being waited for, for the error message */
+  description?: string;
+}
+
+/**
+ * Polls `probe` until it returns something other than undefined/false without throwing, and
+ * returns that. Tests wait for conditions this way, never with fixed sleeps.
+ */
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  { timeoutMs = 30_000, intervalMs = 100, description = 'condition' }: WaitForOptions = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  let lastValue: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+      lastValue = value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() >= deadline) {
+      const detail = lastError instanceof Error ? `last error: ${lastError.message}` : `last value: ${String(lastValue)}`;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${description} (${detail})`);
+    }
+    await sleep(intervalMs);
+  }
+}
