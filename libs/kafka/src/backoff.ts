@@ -36,7 +36,7 @@ export class PermanentError extends Error {
 
 export function isRetriable(error: unknown): boolean {
   if (typeof error === 'object' && error !== null && 'retriable' in error) {
-    return (error as { retriable: unknown }).retriable !== false;
+    return (error).retriable !== false;
   }
   return true;
 }

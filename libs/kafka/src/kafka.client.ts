@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { KafkaConfig, LogEntry } from 'kafkajs';
 
 export interface KafkaClientOptions {
@@ -18,11 +18,19 @@ const levels: Record<number, 'error' | 'warn' | 'log' | 'debug'> = {
 function nestLogCreator() {
   const logger = new Logger('kafkajs');
   return ({ namespace, level, log }: LogEntry) => {
-    const { message, ...extra } = log;
+    // kafkajs adds its own timestamp and logger name; the JSON line already has both
+    const { message, timestamp: _t, logger: _l, ...extra } = log;
     const method = levels[level] ?? 'log';
     logger[method]({ msg: message, namespace, ...extra });
   };
 }
+
+/**
+ * kafkajs' default partitioner is Java-compatible murmur2, the same as every other Kafka client, so
+ * a key lands on the same partition whoever produces it. Named explicitly; it also silences
+ * kafkajs' v2 migration warning.
+ */
+export const partitioner = Partitioners.DefaultPartitioner;
 
 export function createKafka(options: KafkaClientOptions, overrides: Partial<KafkaConfig> = {}): Kafka {
   return new Kafka({

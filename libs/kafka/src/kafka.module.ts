@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, Module } from '@nestjs/common';
 import type { DynamicModule, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Admin, Kafka, Producer } from 'kafkajs';
-import { createKafka } from './kafka.client';
+import { createKafka, partitioner } from './kafka.client';
 import { ensureTopics } from './topics';
 
 export interface KafkaModuleOptions {
@@ -30,7 +30,12 @@ export class KafkaConnections implements OnModuleInit, OnApplicationShutdown {
   constructor(@Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions) {
     this.kafka = createKafka({ clientId: options.clientId, brokers: options.brokers });
     this.admin = this.kafka.admin();
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false });
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 5,
+      allowAutoTopicCreation: false,
+      createPartitioner: partitioner,
+    });
   }
 
   async onModuleInit(): Promise<void> {

@@ -1,2 +1,3 @@
 export * from './logger.module';
 export * from './correlation';
+export * from './boot-logger';

@@ -2,3 +2,4 @@ export * from './health.controller';
 export * from './run-service';
 export * from './service-core.module';
 export * from './run-migrations';
+export * from './run-seed';

@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { ConfigError, loadConfig } from '@tcc/config';
 import type { ServiceConfig } from '@tcc/config';
 import { describeDatabaseError } from '@tcc/database';
+import { BootLogger } from '@tcc/observability';
 import { connectKafkaConsumer } from '@tcc/kafka';
 import type { KafkaConsumerServer, KafkaConsumerServerOptions } from '@tcc/kafka';
 
@@ -35,9 +36,11 @@ export async function runService<C extends ServiceConfig>(
   let app: INestApplication | undefined;
   let consumer: KafkaConsumerServer | undefined;
   try {
-    app = await NestFactory.create(definition.module(config), { bufferLogs: true, abortOnError: false });
+    app = await NestFactory.create(definition.module(config), {
+      logger: new BootLogger(definition.name, config.LOG_LEVEL),
+      abortOnError: false,
+    });
     app.useLogger(app.get(PinoNestLogger));
-    app.flushLogs();
     if (definition.consumer) consumer = connectKafkaConsumer(app, definition.consumer(app, config));
     await app.startAllMicroservices();
     await app.listen(config.PORT, config.HOST);

@@ -90,7 +90,7 @@ export class ServiceProcess {
       async () => {
         if (!this.running) throw new Error(`${this.name} exited early:\n${this.stderr}\n${this.stdout.slice(-3000)}`);
         const res = await fetch(`${this.url}/health`);
-        return res.status === 200 ? ((await res.json()) as unknown) : undefined;
+        return res.status === 200 ? ((await res.json())) : undefined;
       },
       { timeoutMs, intervalMs: 250, description: `${this.name} to be healthy` },
     );
