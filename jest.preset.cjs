@@ -29,10 +29,13 @@ const tiers = {
 function jestConfig(projectDir, tier) {
   const t = tiers[tier];
   if (!t) throw new Error(`unknown test tier "${tier}" (expected ${Object.keys(tiers).join(', ')})`);
-  const infra = tier === 'unit' ? {} : {
-    globalSetup: path.join(__dirname, 'libs/testing/jest/global-setup.ts'),
-    globalTeardown: path.join(__dirname, 'libs/testing/jest/global-teardown.ts'),
-  };
+  const infra =
+    tier === 'unit'
+      ? {}
+      : {
+          globalSetup: path.join(__dirname, 'libs/testing/jest/global-setup.ts'),
+          globalTeardown: path.join(__dirname, 'libs/testing/jest/global-teardown.ts'),
+        };
   return {
     displayName: `${path.basename(projectDir)}:${tier}`,
     rootDir: projectDir,

@@ -4,7 +4,11 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const dir = process.argv[2] ?? 'tmp/test-results';
-let passed = 0, failed = 0, skipped = 0, suites = 0, failedSuites = 0;
+let passed = 0,
+  failed = 0,
+  skipped = 0,
+  suites = 0,
+  failedSuites = 0;
 const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
 for (const f of files) {
   const r = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));

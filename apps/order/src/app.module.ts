@@ -9,7 +9,14 @@ export class AppModule {
   static register(config: OrderConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ServiceCoreModule.forRoot({ service: 'order', config, entities: orderEntities, migrations: orderMigrations })],
+      imports: [
+        ServiceCoreModule.forRoot({
+          service: 'order',
+          config,
+          entities: orderEntities,
+          migrations: orderMigrations,
+        }),
+      ],
     };
   }
 }

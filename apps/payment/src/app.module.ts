@@ -9,7 +9,14 @@ export class AppModule {
   static register(config: PaymentConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ServiceCoreModule.forRoot({ service: 'payment', config, entities: paymentEntities, migrations: paymentMigrations })],
+      imports: [
+        ServiceCoreModule.forRoot({
+          service: 'payment',
+          config,
+          entities: paymentEntities,
+          migrations: paymentMigrations,
+        }),
+      ],
     };
   }
 }

@@ -17,7 +17,11 @@ const services: ServiceName[] = ['order', 'stock', 'payment'];
 const PARTITIONS = 6;
 
 /** The environment a service gets in these tests: only what it is given, nothing inherited. */
-function serviceEnv(database: TestDatabase, port: number, extra: Record<string, string> = {}): Record<string, string> {
+function serviceEnv(
+  database: TestDatabase,
+  port: number,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -136,16 +140,25 @@ describe('the three services, each as its own process against real Kafka and Pos
     running.push(proc);
     const result = await proc.waitExit(60_000);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^stock: cannot start: database in postgres:\/\/.*\/tcc_test_does_not_exist does not exist/);
+    expect(result.stderr).toMatch(
+      /^stock: cannot start: database in postgres:\/\/.*\/tcc_test_does_not_exist does not exist/,
+    );
     expect(result.stderr).not.toMatch(/^\s+at /m);
   });
 
   it('refuse an unreachable Kafka with a clear message, and exit 1', async () => {
     const nobody = await freePort();
-    const proc = ServiceProcess.start('payment', serviceEnv(db('payment'), await freePort(), { KAFKA_BROKERS: `127.0.0.1:${nobody}` }));
+    const proc = ServiceProcess.start(
+      'payment',
+      serviceEnv(db('payment'), await freePort(), { KAFKA_BROKERS: `127.0.0.1:${nobody}` }),
+    );
     running.push(proc);
     const result = await proc.waitExit(120_000);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(new RegExp(`^payment: cannot start: cannot reach Kafka at 127\\.0\\.0\\.1:${nobody} \\(KAFKA_BROKERS\\)`));
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `^payment: cannot start: cannot reach Kafka at 127\\.0\\.0\\.1:${nobody} \\(KAFKA_BROKERS\\)`,
+      ),
+    );
   });
 });

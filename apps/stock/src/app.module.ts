@@ -9,7 +9,14 @@ export class AppModule {
   static register(config: StockConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ServiceCoreModule.forRoot({ service: 'stock', config, entities: stockEntities, migrations: stockMigrations })],
+      imports: [
+        ServiceCoreModule.forRoot({
+          service: 'stock',
+          config,
+          entities: stockEntities,
+          migrations: stockMigrations,
+        }),
+      ],
     };
   }
 }

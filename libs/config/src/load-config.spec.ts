@@ -45,8 +45,16 @@ describe('loadConfig', () => {
   it.each([
     ['PORT', 'abc', 'PORT: must be a number (got "abc")'],
     ['PORT', '70000', 'PORT: must be a TCP port between 1 and 65535 (got "70000")'],
-    ['DATABASE_URL', 'mysql://x/y', 'DATABASE_URL: must be a URL like postgres://user:password@host:5432/database (got "mysql://x/y")'],
-    ['KAFKA_BROKERS', 'localhost', 'KAFKA_BROKERS: must be a comma-separated list of host:port, e.g. 127.0.0.1:9092 (got "localhost")'],
+    [
+      'DATABASE_URL',
+      'mysql://x/y',
+      'DATABASE_URL: must be a URL like postgres://user:password@host:5432/database (got "mysql://x/y")',
+    ],
+    [
+      'KAFKA_BROKERS',
+      'localhost',
+      'KAFKA_BROKERS: must be a comma-separated list of host:port, e.g. 127.0.0.1:9092 (got "localhost")',
+    ],
     ['KAFKA_TOPIC_PARTITIONS', '1', 'KAFKA_TOPIC_PARTITIONS: must be at least 2 (got "1")'],
     ['LOG_LEVEL', 'loud', expect.stringMatching(/^LOG_LEVEL: .* \(got "loud"\)$/)],
   ])('rejects %s=%s with a message naming it', (name, value, message) => {

@@ -5,7 +5,11 @@ import { describeDatabaseError } from './postgres';
  * Body of every service's `migrate` command: applies pending migrations, prints what it applied,
  * and exits non-zero with a readable reason when it cannot.
  */
-export async function runMigrationsCommand(service: string, dataSource: DataSource, url: string): Promise<void> {
+export async function runMigrationsCommand(
+  service: string,
+  dataSource: DataSource,
+  url: string,
+): Promise<void> {
   try {
     await dataSource.initialize();
   } catch (error) {

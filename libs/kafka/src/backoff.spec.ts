@@ -1,7 +1,13 @@
 import { backoffDelay, isRetriable, PermanentError } from './backoff';
 import type { RetryPolicy } from './backoff';
 
-const policy: RetryPolicy = { maxAttempts: 5, initialDelayMs: 100, maxDelayMs: 1_000, factor: 2, jitter: 0.5 };
+const policy: RetryPolicy = {
+  maxAttempts: 5,
+  initialDelayMs: 100,
+  maxDelayMs: 1_000,
+  factor: 2,
+  jitter: 0.5,
+};
 
 describe('backoffDelay', () => {
   it('grows exponentially from the initial delay', () => {

@@ -18,7 +18,11 @@ export const defaultRetryPolicy: RetryPolicy = {
 };
 
 /** Delay before attempt `attempt + 1`, given that `attempt` (1-based) just failed. */
-export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  policy: RetryPolicy,
+  attempt: number,
+  random: () => number = Math.random,
+): number {
   const exponential = policy.initialDelayMs * policy.factor ** Math.max(0, attempt - 1);
   const capped = Math.min(policy.maxDelayMs, exponential);
   const jitter = capped * policy.jitter * random();
@@ -36,7 +40,7 @@ export class PermanentError extends Error {
 
 export function isRetriable(error: unknown): boolean {
   if (typeof error === 'object' && error !== null && 'retriable' in error) {
-    return (error).retriable !== false;
+    return error.retriable !== false;
   }
   return true;
 }

@@ -42,16 +42,27 @@ export class KafkaConnections implements OnModuleInit, OnApplicationShutdown {
     const { brokers, topics, topicPartitions, replicationFactor } = this.options;
     try {
       await this.admin.connect();
-      const result = await ensureTopics(this.admin, topics, { partitions: topicPartitions, replicationFactor });
-      if (result.created.length > 0) this.log.log({ msg: 'created topics', topics: result.created, partitions: topicPartitions });
+      const result = await ensureTopics(this.admin, topics, {
+        partitions: topicPartitions,
+        replicationFactor,
+      });
+      if (result.created.length > 0)
+        this.log.log({ msg: 'created topics', topics: result.created, partitions: topicPartitions });
       for (const t of result.underPartitioned) {
-        this.log.warn({ msg: 'topic has fewer partitions than configured; left as it is', ...t, configured: topicPartitions });
+        this.log.warn({
+          msg: 'topic has fewer partitions than configured; left as it is',
+          ...t,
+          configured: topicPartitions,
+        });
       }
       await this.producer.connect();
     } catch (error) {
-      throw new Error(`cannot reach Kafka at ${brokers.join(',')} (KAFKA_BROKERS): ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new Error(
+        `cannot reach Kafka at ${brokers.join(',')} (KAFKA_BROKERS): ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 

@@ -25,7 +25,8 @@ export function pinoParams({ service, level }: LoggingOptions): Params {
       formatters: { level: (label) => ({ level: label }) },
       genReqId: (req, res) => {
         const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && given.length > 0 && given.length <= 100 ? given : randomUUID();
+        const id =
+          typeof given === 'string' && given.length > 0 && given.length <= 100 ? given : randomUUID();
         res.setHeader('x-request-id', id);
         return id;
       },

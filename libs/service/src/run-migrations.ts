@@ -23,7 +23,13 @@ export async function runMigrations({ service, entities, migrations }: Migration
     process.exit(1);
   }
   const dataSource = new DataSource(
-    postgresDataSourceOptions({ url, poolSize: 1, applicationName: `tcc-${service}-migrate`, entities, migrations }),
+    postgresDataSourceOptions({
+      url,
+      poolSize: 1,
+      applicationName: `tcc-${service}-migrate`,
+      entities,
+      migrations,
+    }),
   );
   await runMigrationsCommand(service, dataSource, url);
 }

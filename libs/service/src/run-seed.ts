@@ -7,7 +7,10 @@ import { describeDatabaseError } from '@tcc/database';
  * Body of `node apps/<service>/dist/seed.js`: loads demo rows for `./dev up`. Idempotent: rows
  * that exist are left as they are.
  */
-export async function runSeed(service: string, statements: { sql: string; params: unknown[] }[]): Promise<void> {
+export async function runSeed(
+  service: string,
+  statements: { sql: string; params: unknown[] }[],
+): Promise<void> {
   let url: string;
   try {
     url = loadConfig(z.object({ DATABASE_URL: env.postgresUrl() })).DATABASE_URL;

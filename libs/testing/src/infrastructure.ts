@@ -64,10 +64,15 @@ async function startKafka(): Promise<{ brokers: string; stop: () => Promise<void
     // @testcontainers/kafka drives Confluent's image; cp-kafka 7.9 is Apache Kafka 3.9 in KRaft mode
     const container = await new KafkaContainer('confluentinc/cp-kafka:7.9.1').withKraft().start();
     const brokers = `${container.getHost()}:${container.getMappedPort(9093)}`;
-    return { brokers, stop: async () => void (await container.stop()), how: `Kafka in a testcontainer at ${brokers}` };
+    return {
+      brokers,
+      stop: async () => void (await container.stop()),
+      how: `Kafka in a testcontainer at ${brokers}`,
+    };
   }
   const brokers = `127.0.0.1:${NATIVE_TEST_KAFKA.port}`;
-  if (await nativeKafkaRunning()) return { brokers, stop: async () => undefined, how: `native Kafka already running at ${brokers}` };
+  if (await nativeKafkaRunning())
+    return { brokers, stop: async () => undefined, how: `native Kafka already running at ${brokers}` };
   await run(kafkaScript, ['start'], { env: nativeKafkaEnv(), maxBuffer: 10 * 1024 * 1024 });
   return {
     brokers,
@@ -86,12 +91,19 @@ async function startPostgres(): Promise<{ url: string; stop: () => Promise<void>
   if (!given && dockerEngineAvailable()) {
     const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
     const container = await new PostgreSqlContainer('postgres:15-alpine').withDatabase('tcc_test').start();
-    return { url: container.getConnectionUri(), stop: async () => void (await container.stop()), how: 'PostgreSQL in a testcontainer' };
+    return {
+      url: container.getConnectionUri(),
+      stop: async () => void (await container.stop()),
+      how: 'PostgreSQL in a testcontainer',
+    };
   }
   const url = given ?? DEFAULT_TEST_DATABASE_URL;
   assertTestDatabaseUrl(url);
   const name = new URL(url).pathname.slice(1);
-  const client = new Client({ connectionString: withDatabase(url, 'postgres'), connectionTimeoutMillis: 5_000 });
+  const client = new Client({
+    connectionString: withDatabase(url, 'postgres'),
+    connectionTimeoutMillis: 5_000,
+  });
   try {
     await client.connect();
   } catch (error) {

@@ -16,7 +16,11 @@ export interface ProcessResult {
 }
 
 /** Runs a built script of a service (dist/<script>.js) to its end. */
-export async function runScript(service: ServiceName, script: string, env: Record<string, string>): Promise<ProcessResult> {
+export async function runScript(
+  service: ServiceName,
+  script: string,
+  env: Record<string, string>,
+): Promise<ProcessResult> {
   const child = spawnNode(service, script, env);
   const output = collect(child);
   const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
@@ -88,9 +92,10 @@ export class ServiceProcess {
   async waitHealthy(timeoutMs = 60_000): Promise<unknown> {
     return waitFor(
       async () => {
-        if (!this.running) throw new Error(`${this.name} exited early:\n${this.stderr}\n${this.stdout.slice(-3000)}`);
+        if (!this.running)
+          throw new Error(`${this.name} exited early:\n${this.stderr}\n${this.stdout.slice(-3000)}`);
         const res = await fetch(`${this.url}/health`);
-        return res.status === 200 ? ((await res.json())) : undefined;
+        return res.status === 200 ? await res.json() : undefined;
       },
       { timeoutMs, intervalMs: 250, description: `${this.name} to be healthy` },
     );
@@ -98,7 +103,10 @@ export class ServiceProcess {
 
   async waitExit(timeoutMs = 30_000): Promise<ProcessResult> {
     const timer = new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error(`${this.name} did not exit within ${timeoutMs} ms`)), timeoutMs).unref(),
+      setTimeout(
+        () => reject(new Error(`${this.name} did not exit within ${timeoutMs} ms`)),
+        timeoutMs,
+      ).unref(),
     );
     const [code, signal] = await Promise.race([this.exited, timer]);
     return { code, signal, ...this.output() };

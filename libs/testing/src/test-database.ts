@@ -15,7 +15,10 @@ export function assertTestDatabaseUrl(url: string): void {
 
 export function testDatabaseAdminUrl(): string {
   const url = process.env['TEST_DATABASE_URL'];
-  if (!url) throw new Error('TEST_DATABASE_URL is not set: run the tests through their Nx targets (the global setup sets it)');
+  if (!url)
+    throw new Error(
+      'TEST_DATABASE_URL is not set: run the tests through their Nx targets (the global setup sets it)',
+    );
   assertTestDatabaseUrl(url);
   return url;
 }
@@ -54,6 +57,7 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
 }
 
 export async function dropTestDatabase(name: string): Promise<void> {
-  if (!name.startsWith(`${TEST_DATABASE_PREFIX}_`)) throw new Error(`refusing to drop ${name}: not a test database`);
+  if (!name.startsWith(`${TEST_DATABASE_PREFIX}_`))
+    throw new Error(`refusing to drop ${name}: not a test database`);
   await admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
 }

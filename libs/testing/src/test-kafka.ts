@@ -5,7 +5,10 @@ import { waitFor } from './wait-for';
 
 export function testBrokers(): string[] {
   const brokers = process.env['KAFKA_BROKERS'];
-  if (!brokers) throw new Error('KAFKA_BROKERS is not set: run the tests through their Nx targets (the global setup sets it)');
+  if (!brokers)
+    throw new Error(
+      'KAFKA_BROKERS is not set: run the tests through their Nx targets (the global setup sets it)',
+    );
   return brokers.split(',');
 }
 
@@ -19,7 +22,10 @@ export function uniqueName(prefix: string): string {
 }
 
 export async function createTopic(admin: Admin, topic: string, partitions: number): Promise<void> {
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }] });
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+  });
 }
 
 export interface ReceivedMessage {
@@ -37,7 +43,14 @@ function toReceived(topic: string, partition: number, m: KafkaMessage): Received
     const first = Array.isArray(v) ? v[0] : v;
     if (first !== undefined) headers[k] = first.toString();
   }
-  return { topic, partition, offset: m.offset, key: m.key?.toString() ?? null, value: m.value?.toString() ?? null, headers };
+  return {
+    topic,
+    partition,
+    offset: m.offset,
+    key: m.key?.toString() ?? null,
+    value: m.value?.toString() ?? null,
+    headers,
+  };
 }
 
 /** Reads a topic from the beginning until `until` says it has seen enough. */

@@ -27,7 +27,8 @@ export async function waitFor<T>(
       lastError = error;
     }
     if (Date.now() >= deadline) {
-      const detail = lastError instanceof Error ? `last error: ${lastError.message}` : `last value: ${String(lastValue)}`;
+      const detail =
+        lastError instanceof Error ? `last error: ${lastError.message}` : `last value: ${String(lastValue)}`;
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${description} (${detail})`);
     }
     await sleep(intervalMs);

@@ -18,7 +18,10 @@ export class RethrowRpcExceptionFilter implements RpcExceptionFilter<unknown> {
 }
 
 /** Attaches the Kafka consumer to a Nest application; start it with app.startAllMicroservices(). */
-export function connectKafkaConsumer(app: INestApplication, options: KafkaConsumerServerOptions): KafkaConsumerServer {
+export function connectKafkaConsumer(
+  app: INestApplication,
+  options: KafkaConsumerServerOptions,
+): KafkaConsumerServer {
   const server = new KafkaConsumerServer(options);
   // deferred, so the filter is registered before the handlers are wired
   const microservice = app.connectMicroservice({ strategy: server }, { deferInitialization: true });

@@ -123,7 +123,9 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   private async process(payload: EachMessagePayload): Promise<void> {
     const { topic, partition, message } = payload;
     const decoded = this.decode(message.value);
-    const correlationId = decoded.ok ? decoded.envelope.correlationId : headerText(message.headers, Headers.correlationId);
+    const correlationId = decoded.ok
+      ? decoded.envelope.correlationId
+      : headerText(message.headers, Headers.correlationId);
     await withLogContext({ correlationId, topic, partition, offset: message.offset }, async () => {
       const outcome = decoded.ok
         ? await this.dispatchWithRetry(payload, decoded.envelope)
@@ -133,12 +135,16 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   }
 
   private decode(value: Buffer | null): { ok: true; envelope: AnyEnvelope } | { ok: false; error: Error } {
-    if (value === null) return { ok: false, error: new PoisonMessageError('message has no value (tombstone)') };
+    if (value === null)
+      return { ok: false, error: new PoisonMessageError('message has no value (tombstone)') };
     let json: unknown;
     try {
       json = JSON.parse(value.toString('utf8'));
     } catch (error) {
-      return { ok: false, error: new PoisonMessageError(`message is not valid JSON: ${(error as Error).message}`) };
+      return {
+        ok: false,
+        error: new PoisonMessageError(`message is not valid JSON: ${(error as Error).message}`),
+      };
     }
     const envelope = anyEnvelopeSchema.safeParse(json);
     if (!envelope.success) {
@@ -165,15 +171,24 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     const { retry } = this.options;
     for (let attempt = 1; ; attempt++) {
       try {
-        await lastValueFrom(this.transformToObservable(await handler(envelope, context)), { defaultValue: undefined });
-        if (attempt > 1) this.log.log({ msg: 'handled after retries', type: envelope.type, attempts: attempt });
+        await lastValueFrom(this.transformToObservable(await handler(envelope, context)), {
+          defaultValue: undefined,
+        });
+        if (attempt > 1)
+          this.log.log({ msg: 'handled after retries', type: envelope.type, attempts: attempt });
         return 'done';
       } catch (error) {
         if (!isRetriable(error) || attempt >= retry.maxAttempts) {
           return this.deadLetter(payload, asError(error), attempt);
         }
         const delay = backoffDelay(retry, attempt);
-        this.log.warn({ msg: 'handler failed, retrying', type: envelope.type, attempt, delayMs: delay, err: asError(error) });
+        this.log.warn({
+          msg: 'handler failed, retrying',
+          type: envelope.type,
+          attempt,
+          delayMs: delay,
+          err: asError(error),
+        });
         if (!(await this.wait(payload, delay))) return 'interrupted';
       }
     }
@@ -206,11 +221,22 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
           acks: -1,
           messages: [{ key: message.key, value: message.value, headers }],
         });
-        this.log.error({ msg: 'message dead-lettered', deadLetterTopic: target, reason: error.message, errorClass: error.name, attempts });
+        this.log.error({
+          msg: 'message dead-lettered',
+          deadLetterTopic: target,
+          reason: error.message,
+          errorClass: error.name,
+          attempts,
+        });
         return 'done';
       } catch (sendError) {
         const delay = backoffDelay(this.options.retry, Math.min(attempt, 20));
-        this.log.error({ msg: 'dead-letter write failed, retrying', deadLetterTopic: target, err: asError(sendError), delayMs: delay });
+        this.log.error({
+          msg: 'dead-letter write failed, retrying',
+          deadLetterTopic: target,
+          err: asError(sendError),
+          delayMs: delay,
+        });
         if (!(await this.wait(payload, delay))) return 'interrupted';
       }
     }
