@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { DataSource } from 'typeorm';
 import type { EntitySchema, MixedList } from 'typeorm';
-import { ConfigError, env, loadConfig } from '@tcc/config';
+import { env } from '@tcc/config';
+import { loadConfigOrExit } from './run-service';
 import { postgresDataSourceOptions, runMigrationsCommand } from '@tcc/database';
 
 export interface MigrationsDefinition {
@@ -14,14 +15,10 @@ export interface MigrationsDefinition {
 
 /** Body of `node apps/<service>/dist/migrate.js`: needs only DATABASE_URL. */
 export async function runMigrations({ service, entities, migrations }: MigrationsDefinition): Promise<void> {
-  let url: string;
-  try {
-    url = loadConfig(z.object({ DATABASE_URL: env.postgresUrl() })).DATABASE_URL;
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${service} migrate: ${error.message}\n`);
-    process.exit(1);
-  }
+  const url = loadConfigOrExit(
+    `${service} migrate`,
+    z.object({ DATABASE_URL: env.postgresUrl() }),
+  ).DATABASE_URL;
   const dataSource = new DataSource(
     postgresDataSourceOptions({
       url,

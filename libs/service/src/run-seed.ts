@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Client } from 'pg';
-import { ConfigError, env, loadConfig } from '@tcc/config';
+import { env } from '@tcc/config';
+import { loadConfigOrExit } from './run-service';
 import { describeDatabaseError } from '@tcc/database';
 
 /**
@@ -11,14 +12,7 @@ export async function runSeed(
   service: string,
   statements: { sql: string; params: unknown[] }[],
 ): Promise<void> {
-  let url: string;
-  try {
-    url = loadConfig(z.object({ DATABASE_URL: env.postgresUrl() })).DATABASE_URL;
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${service} seed: ${error.message}\n`);
-    process.exit(1);
-  }
+  const url = loadConfigOrExit(`${service} seed`, z.object({ DATABASE_URL: env.postgresUrl() })).DATABASE_URL;
   const client = new Client({ connectionString: url });
   try {
     await client.connect();

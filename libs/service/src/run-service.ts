@@ -32,7 +32,7 @@ export interface RunningService {
 export async function runService<C extends ServiceConfig>(
   definition: ServiceDefinition<C>,
 ): Promise<RunningService> {
-  const config = loadConfigOrExit<C>(definition);
+  const config = loadConfigOrExit(definition.name, definition.configSchema) as C;
   let app: INestApplication | undefined;
   let consumer: KafkaConsumerServer | undefined;
   try {
@@ -57,12 +57,13 @@ export async function runService<C extends ServiceConfig>(
   return { app, url };
 }
 
-function loadConfigOrExit<C>(definition: { name: string; configSchema: z.ZodObject }): C {
+/** Validated configuration, or one message naming every bad variable on stderr and exit code 1. */
+export function loadConfigOrExit<S extends z.ZodObject>(label: string, schema: S): z.infer<S> {
   try {
-    return loadConfig(definition.configSchema) as C;
+    return loadConfig(schema);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${definition.name}: ${error.message}\n`);
+    process.stderr.write(`${label}: ${error.message}\n`);
     process.exit(1);
   }
 }
