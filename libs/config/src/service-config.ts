@@ -18,6 +18,9 @@ export const serviceConfigShape = {
   LOG_LEVEL: env.logLevel(),
   /** how long SIGTERM may take before the process exits anyway */
   SHUTDOWN_TIMEOUT_MS: env.int({ min: 100, max: 600_000, fallback: 15_000 }),
+  /** outbox rows published per round; the relay wakes on NOTIFY and polls as a fallback */
+  OUTBOX_BATCH_SIZE: env.int({ min: 1, max: 10_000, fallback: 500 }),
+  OUTBOX_POLL_INTERVAL_MS: env.int({ min: 10, max: 60_000, fallback: 500 }),
 };
 
 export const serviceConfigSchema = z.object(serviceConfigShape);

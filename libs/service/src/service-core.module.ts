@@ -9,6 +9,7 @@ import { postgresDataSourceOptions } from '@tcc/database';
 import { KafkaConnections, KafkaModule } from '@tcc/kafka';
 import type { KafkaConsumerServerOptions, MessageSchemas } from '@tcc/kafka';
 import { loggingModule } from '@tcc/observability';
+import { OutboxModule } from '@tcc/outbox';
 import { HealthModule } from './health.controller';
 
 export interface ServiceCoreOptions {
@@ -51,8 +52,14 @@ export class ServiceCoreModule {
           topicPartitions: config.KAFKA_TOPIC_PARTITIONS,
           replicationFactor: config.KAFKA_REPLICATION_FACTOR,
         }),
+        OutboxModule.forRoot({
+          databaseUrl: config.DATABASE_URL,
+          batchSize: config.OUTBOX_BATCH_SIZE,
+          pollIntervalMs: config.OUTBOX_POLL_INTERVAL_MS,
+        }),
         HealthModule,
       ],
+      exports: [OutboxModule],
     };
   }
 }

@@ -1,4 +1,5 @@
+import { stockCommands } from '@tcc/contracts';
 import type { MessageSchemas } from '@tcc/kafka';
 
-/** The command types stock accepts on its topic; anything else is dead-lettered. Filled in with the saga. */
-export const stockCommandSchemas: MessageSchemas = {};
+/** The command types stock accepts on its topic; anything else is dead-lettered. */
+export const stockCommandSchemas: MessageSchemas = stockCommands;

@@ -1,0 +1,38 @@
+import { Controller } from '@nestjs/common';
+import { EventPattern, Payload } from '@nestjs/microservices';
+import type { MessageOfType } from '@tcc/contracts';
+import { StockTccService } from '../reservations/stock-tcc.service';
+
+/**
+ * Where stock receives the saga's commands (topic tcc.stock.commands, keyed by productId). The
+ * transport has validated each message against its schema; each handler is one transaction in
+ * StockTccService, and the offset is committed only after it.
+ */
+@Controller()
+export class StockCommandsHandler {
+  constructor(private readonly stock: StockTccService) {}
+
+  /** try: reserve the quantity if it is available */
+  @EventPattern('StockTry')
+  try(@Payload() command: MessageOfType<'StockTry'>): Promise<void> {
+    return this.stock.try(command);
+  }
+
+  /** confirm: the reserved quantity is sold */
+  @EventPattern('StockConfirm')
+  confirm(@Payload() command: MessageOfType<'StockConfirm'>): Promise<void> {
+    return this.stock.confirm(command);
+  }
+
+  /** cancel: the reserved quantity goes back on sale */
+  @EventPattern('StockCancel')
+  cancel(@Payload() command: MessageOfType<'StockCancel'>): Promise<void> {
+    return this.stock.cancel(command);
+  }
+
+  /** return: undo a confirmed sale, when the payment could not be captured */
+  @EventPattern('StockReturn')
+  return(@Payload() command: MessageOfType<'StockReturn'>): Promise<void> {
+    return this.stock.return(command);
+  }
+}

@@ -1,0 +1,337 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import type { EntityManager } from 'typeorm';
+import { createMessage } from '@tcc/contracts';
+import type { MessageOfType, PayloadOf, SagaMessage, StockReply } from '@tcc/contracts';
+import { enqueueMessages } from '@tcc/outbox';
+import { decideCancel, decideConfirm, decideReturn, decideTry } from '../domain/reservation-rules';
+import type { Phase, RefuseReason, ReservationFence, ReservationStatus } from '../domain/reservation-rules';
+import { STOCK_SETTINGS } from '../stock.settings';
+import type { StockSettings } from '../stock.settings';
+
+interface FenceRow {
+  status: ReservationStatus;
+  quantity: number;
+  replies: Partial<Record<Phase, StockReply>>;
+}
+
+type Command<T extends 'StockTry' | 'StockConfirm' | 'StockCancel' | 'StockReturn'> = MessageOfType<T>;
+
+/**
+ * Stock's side of the saga. Each command is one database transaction: read the reservation row
+ * (the fence) with a row lock, decide (domain/reservation-rules.ts), change the product under its
+ * own guard (`available >= quantity`, CHECK constraints), record the outcome and the reply in the
+ * fence, and put the reply in the outbox. The Kafka offset is committed after this commits.
+ *
+ * Locks are always taken reservation first, then product, so confirm, cancel and the sweeper
+ * cannot deadlock each other; a try locks only the product and inserts its reservation, and two
+ * racing tries for one order collide on the primary key and are retried into a replay.
+ */
+@Injectable()
+export class StockTccService {
+  private readonly log = new Logger('stock');
+
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    @Inject(STOCK_SETTINGS) private readonly settings: StockSettings,
+  ) {}
+
+  async try(command: Command<'StockTry'>): Promise<void> {
+    const { orderId, productId, quantity } = command.payload;
+    await this.db.transaction(async (m) => {
+      const fence = await this.lockFence(m, orderId, productId);
+      const now = new Date();
+      const outcome = decideTry(fence.view, new Date(command.payload.deadline), now);
+      if (outcome.kind === 'replay') return this.replay(m, command, fence.row, 'try');
+      if (outcome.kind === 'reject') {
+        return this.rejectTry(m, command, fence.row === undefined, outcome.reason);
+      }
+      const reserved = (await m.query(
+        `UPDATE products SET available = available - $2, reserved = reserved + $2, updated_at = now()
+          WHERE id = $1 AND available >= $2 RETURNING price`,
+        [productId, quantity],
+      )) as [{ price: string }[], number];
+      const price = reserved[0][0]?.price;
+      if (price === undefined) {
+        const exists = (await m.query('SELECT 1 FROM products WHERE id = $1', [productId])) as unknown[];
+        return this.rejectTry(m, command, true, exists.length > 0 ? 'OUT_OF_STOCK' : 'UNKNOWN_PRODUCT');
+      }
+      const expiresAt = new Date(
+        Math.min(new Date(command.payload.holdUntil).getTime(), now.getTime() + this.settings.maxHoldMs),
+      );
+      const reply = this.reply(command, 'StockReserved', {
+        orderId,
+        productId,
+        quantity,
+        unitPrice: Number(price),
+        expiresAt: expiresAt.toISOString(),
+      });
+      await m.query(
+        `INSERT INTO reservations (order_id, product_id, quantity, unit_price, status, expires_at, replies)
+         VALUES ($1, $2, $3, $4, 'RESERVED', $5, jsonb_build_object('try', $6::jsonb))`,
+        [orderId, productId, quantity, price, expiresAt, JSON.stringify(reply)],
+      );
+      await this.send(m, reply, `reserved ${quantity} of ${productId} at ${price}`);
+    });
+  }
+
+  async confirm(command: Command<'StockConfirm'>): Promise<void> {
+    const { orderId, productId } = command.payload;
+    await this.db.transaction(async (m) => {
+      const fence = await this.lockFence(m, orderId, productId);
+      const outcome = decideConfirm(fence.view);
+      if (outcome.kind === 'replay') return this.replay(m, command, fence.row, 'confirm');
+      if (outcome.kind === 'refuse' || !fence.row) {
+        const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
+        return this.refuse(m, command, fence.row, 'confirm', 'StockConfirmRefused', reason);
+      }
+      const quantity = fence.row.quantity;
+      if (outcome.kind === 'sell') {
+        await m.query(
+          'UPDATE products SET reserved = reserved - $2, sold = sold + $2, updated_at = now() WHERE id = $1',
+          [productId, quantity],
+        );
+      } else {
+        const taken = (await m.query(
+          `UPDATE products SET available = available - $2, sold = sold + $2, updated_at = now()
+            WHERE id = $1 AND available >= $2 RETURNING id`,
+          [productId, quantity],
+        )) as [unknown[], number];
+        if (taken[0].length === 0) {
+          return this.refuse(m, command, fence.row, 'confirm', 'StockConfirmRefused', 'EXPIRED');
+        }
+      }
+      const reply = this.reply(command, 'StockConfirmed', { orderId, productId, quantity });
+      await this.update(m, orderId, productId, 'CONFIRMED', 'confirm', reply);
+      await this.send(m, reply, `sold ${quantity} of ${productId}`);
+    });
+  }
+
+  async cancel(command: Command<'StockCancel'>): Promise<void> {
+    const { orderId, productId } = command.payload;
+    await this.db.transaction(async (m) => {
+      const fence = await this.lockFence(m, orderId, productId);
+      const outcome = decideCancel(fence.view);
+      switch (outcome.kind) {
+        case 'replay':
+          return this.replay(m, command, fence.row, 'cancel');
+        case 'refuse':
+          return this.refuse(m, command, fence.row, 'cancel', 'StockCancelRefused', outcome.reason);
+        case 'empty-rollback': {
+          const reply = this.reply(command, 'StockCancelled', {
+            orderId,
+            productId,
+            released: 0,
+            emptyRollback: true,
+          });
+          await m.query(
+            `INSERT INTO reservations (order_id, product_id, quantity, status, reason, replies)
+             VALUES ($1, $2, 0, 'CANCELLED', 'EMPTY_ROLLBACK', jsonb_build_object('cancel', $3::jsonb))`,
+            [orderId, productId, JSON.stringify(reply)],
+          );
+          return this.send(m, reply, `cancel before any try for ${productId}: remembered`);
+        }
+        case 'nothing-to-release': {
+          const reply = this.reply(command, 'StockCancelled', {
+            orderId,
+            productId,
+            released: 0,
+            emptyRollback: false,
+          });
+          await this.update(m, orderId, productId, fence.row?.status ?? 'CANCELLED', 'cancel', reply);
+          return this.send(m, reply, `nothing held for ${productId}`);
+        }
+        case 'release': {
+          const quantity = fence.row?.quantity ?? 0;
+          await m.query(
+            'UPDATE products SET available = available + $2, reserved = reserved - $2, updated_at = now() WHERE id = $1',
+            [productId, quantity],
+          );
+          const reply = this.reply(command, 'StockCancelled', {
+            orderId,
+            productId,
+            released: quantity,
+            emptyRollback: false,
+          });
+          await this.update(m, orderId, productId, 'CANCELLED', 'cancel', reply);
+          return this.send(m, reply, `released ${quantity} of ${productId}`);
+        }
+      }
+    });
+  }
+
+  async return(command: Command<'StockReturn'>): Promise<void> {
+    const { orderId, productId } = command.payload;
+    await this.db.transaction(async (m) => {
+      const fence = await this.lockFence(m, orderId, productId);
+      const outcome = decideReturn(fence.view);
+      if (outcome.kind === 'replay') return this.replay(m, command, fence.row, 'return');
+      if (outcome.kind === 'refuse' || !fence.row) {
+        const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
+        return this.refuse(m, command, fence.row, 'return', 'StockReturnRefused', reason);
+      }
+      const quantity = fence.row.quantity;
+      await m.query(
+        'UPDATE products SET sold = sold - $2, available = available + $2, updated_at = now() WHERE id = $1',
+        [productId, quantity],
+      );
+      const reply = this.reply(command, 'StockReturned', { orderId, productId, quantity });
+      await this.update(m, orderId, productId, 'RETURNED', 'return', reply);
+      await this.send(m, reply, `took back ${quantity} of ${productId}`);
+    });
+  }
+
+  /**
+   * Releases reservations whose time to live has passed (neither confirmed nor cancelled in time)
+   * and tells the order service. Returns how many it released.
+   */
+  async expireOverdue(limit = 100): Promise<number> {
+    return this.db.transaction(async (m) => {
+      const rows = (await m.query(
+        `SELECT order_id, product_id, quantity FROM reservations
+          WHERE status = 'RESERVED' AND expires_at < now()
+          ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        [limit],
+      )) as { order_id: string; product_id: string; quantity: number }[];
+      for (const r of rows) {
+        await m.query(
+          'UPDATE products SET available = available + $2, reserved = reserved - $2, updated_at = now() WHERE id = $1',
+          [r.product_id, r.quantity],
+        );
+        await m.query(
+          `UPDATE reservations SET status = 'EXPIRED', reason = 'TTL', updated_at = now()
+            WHERE order_id = $1 AND product_id = $2`,
+          [r.order_id, r.product_id],
+        );
+        const event = createMessage(
+          'StockReservationExpired',
+          { orderId: r.order_id, productId: r.product_id, quantity: r.quantity },
+          { correlationId: r.order_id },
+        );
+        await enqueueMessages(m, [event]);
+        this.log.warn({
+          msg: 'reservation expired and released',
+          correlationId: r.order_id,
+          productId: r.product_id,
+          quantity: r.quantity,
+        });
+      }
+      return rows.length;
+    });
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  private async lockFence(
+    m: EntityManager,
+    orderId: string,
+    productId: string,
+  ): Promise<{ row: FenceRow | undefined; view: ReservationFence | undefined }> {
+    const rows = (await m.query(
+      'SELECT status, quantity, replies FROM reservations WHERE order_id = $1 AND product_id = $2 FOR UPDATE',
+      [orderId, productId],
+    )) as FenceRow[];
+    const row = rows[0];
+    return {
+      row,
+      view: row && {
+        status: row.status,
+        quantity: row.quantity,
+        repliedPhases: Object.keys(row.replies) as Phase[],
+      },
+    };
+  }
+
+  private reply<T extends StockReply['type']>(
+    command: SagaMessage,
+    type: T,
+    payload: MessageOfType<T>['payload'],
+  ): MessageOfType<T> {
+    return createMessage<T>(type, payload as PayloadOf<T>, {
+      correlationId: command.correlationId,
+      causationId: command.messageId,
+    });
+  }
+
+  private async rejectTry(
+    m: EntityManager,
+    command: Command<'StockTry'>,
+    insert: boolean,
+    reason: 'OUT_OF_STOCK' | 'UNKNOWN_PRODUCT' | 'DEADLINE_PASSED' | 'ALREADY_CANCELLED',
+  ): Promise<void> {
+    const { orderId, productId, quantity } = command.payload;
+    const reply = this.reply(command, 'StockRejected', { orderId, productId, reason });
+    if (insert) {
+      await m.query(
+        `INSERT INTO reservations (order_id, product_id, quantity, status, reason, replies)
+         VALUES ($1, $2, $3, 'REJECTED', $4, jsonb_build_object('try', $5::jsonb))`,
+        [orderId, productId, quantity, reason, JSON.stringify(reply)],
+      );
+    } else {
+      await this.storeReply(m, orderId, productId, 'try', reply);
+    }
+    await this.send(m, reply, `try for ${productId} rejected: ${reason}`);
+  }
+
+  private async refuse(
+    m: EntityManager,
+    command: Command<'StockConfirm' | 'StockCancel' | 'StockReturn'>,
+    row: FenceRow | undefined,
+    phase: Phase,
+    type: 'StockConfirmRefused' | 'StockCancelRefused' | 'StockReturnRefused',
+    reason: RefuseReason,
+  ): Promise<void> {
+    const { orderId, productId } = command.payload;
+    const reply = this.reply(command, type, { orderId, productId, reason });
+    if (row) await this.storeReply(m, orderId, productId, phase, reply);
+    await this.send(m, reply, `${phase} for ${productId} refused: ${reason}`);
+  }
+
+  /** A duplicate: send the reply that phase got the first time, with no second effect. */
+  private async replay(
+    m: EntityManager,
+    command: SagaMessage,
+    row: FenceRow | undefined,
+    phase: Phase,
+  ): Promise<void> {
+    const stored = row?.replies[phase];
+    if (!stored) throw new Error(`no stored ${phase} reply to replay for ${command.correlationId}`);
+    await enqueueMessages(m, [stored]);
+    this.log.log({ msg: `duplicate ${command.type}: replayed ${stored.type}`, messageId: command.messageId });
+  }
+
+  private async update(
+    m: EntityManager,
+    orderId: string,
+    productId: string,
+    status: ReservationStatus,
+    phase: Phase,
+    reply: StockReply,
+  ): Promise<void> {
+    await m.query(
+      `UPDATE reservations SET status = $3, replies = replies || jsonb_build_object($4::text, $5::jsonb), updated_at = now()
+        WHERE order_id = $1 AND product_id = $2`,
+      [orderId, productId, status, phase, JSON.stringify(reply)],
+    );
+  }
+
+  private async storeReply(
+    m: EntityManager,
+    orderId: string,
+    productId: string,
+    phase: Phase,
+    reply: StockReply,
+  ): Promise<void> {
+    await m.query(
+      `UPDATE reservations SET replies = replies || jsonb_build_object($3::text, $4::jsonb), updated_at = now()
+        WHERE order_id = $1 AND product_id = $2`,
+      [orderId, productId, phase, JSON.stringify(reply)],
+    );
+  }
+
+  private async send(m: EntityManager, reply: StockReply, what: string): Promise<void> {
+    await enqueueMessages(m, [reply]);
+    this.log.log({ msg: what, reply: reply.type });
+  }
+}

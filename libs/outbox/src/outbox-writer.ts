@@ -1,0 +1,36 @@
+import type { EntityManager } from 'typeorm';
+import { routeOf } from '@tcc/contracts';
+import type { SagaMessage } from '@tcc/contracts';
+
+export const OUTBOX_CHANNEL = 'tcc_outbox';
+
+/**
+ * Adds messages to the outbox inside the caller's transaction: they are published if and only if
+ * that transaction commits. NOTIFY is delivered on commit too, so the relay wakes at once.
+ */
+export async function enqueueMessages(
+  manager: EntityManager,
+  messages: readonly SagaMessage[],
+  headers: Record<string, string> = {},
+): Promise<void> {
+  if (messages.length === 0) return;
+  const values: unknown[] = [];
+  const rows = messages.map((message, i) => {
+    const { topic, key } = routeOf(message);
+    values.push(
+      message.messageId,
+      topic,
+      key,
+      message.type,
+      JSON.stringify(message),
+      JSON.stringify(headers),
+    );
+    const p = i * 6;
+    return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, $${p + 5}::jsonb, $${p + 6}::jsonb)`;
+  });
+  await manager.query(
+    `INSERT INTO outbox (message_id, topic, key, type, envelope, headers) VALUES ${rows.join(', ')}`,
+    values,
+  );
+  await manager.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
+}
