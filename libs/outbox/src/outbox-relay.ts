@@ -127,14 +127,16 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   /** Publishes one batch; returns how many rows it published (0 when another instance holds the lock). */
   async publishBatch(): Promise<number> {
     return this.dataSource.transaction(async (manager) => {
-      const [lock] = (await manager.query('SELECT pg_try_advisory_xact_lock($1) AS ok', [RELAY_LOCK])) as {
-        ok: boolean;
-      }[];
+      const [lock] = await manager.query<
+        {
+          ok: boolean;
+        }[]
+      >('SELECT pg_try_advisory_xact_lock($1) AS ok', [RELAY_LOCK]);
       if (!lock?.ok) return 0;
-      const rows = (await manager.query(
+      const rows = await manager.query<OutboxRow[]>(
         'SELECT id, topic, key, envelope, headers FROM outbox ORDER BY id LIMIT $1',
         [this.options.batchSize],
-      )) as OutboxRow[];
+      );
       if (rows.length === 0) return 0;
       await this.kafka.producer.sendBatch({ acks: -1, topicMessages: groupByTopic(rows) });
       await manager.query('DELETE FROM outbox WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
@@ -146,9 +148,11 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   async drain(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const [{ count } = { count: '0' }] = (await this.dataSource.query('SELECT count(*) FROM outbox')) as {
-        count: string;
-      }[];
+      const [{ count } = { count: '0' }] = await this.dataSource.query<
+        {
+          count: string;
+        }[]
+      >('SELECT count(*) FROM outbox');
       if (count === '0') return;
       if (Date.now() > deadline) throw new Error(`outbox still has ${count} rows after ${timeoutMs} ms`);
       await sleep(20);

@@ -47,11 +47,11 @@ export class ProductsController {
   async create(
     @Body(new ZodValidationPipe(createProduct)) body: z.infer<typeof createProduct>,
   ): Promise<ProductView> {
-    const rows = (await this.db.query(
+    const rows = await this.db.query<ProductView[]>(
       `INSERT INTO products (id, name, price, available, reserved, sold, stocked_total)
        VALUES ($1, $2, $3, $4, 0, 0, $4) ON CONFLICT (id) DO NOTHING RETURNING ${productColumns}`,
       [body.id, body.name, body.price, body.quantity],
-    )) as ProductView[];
+    );
     if (!rows[0]) throw new ConflictException(`product ${body.id} already exists`);
     return rows[0];
   }
@@ -60,9 +60,9 @@ export class ProductsController {
   async get(
     @Param('id', new ZodValidationPipe(ids.productId, 'product id')) id: string,
   ): Promise<ProductView> {
-    const rows = (await this.db.query(`SELECT ${productColumns} FROM products WHERE id = $1`, [
+    const rows = await this.db.query<ProductView[]>(`SELECT ${productColumns} FROM products WHERE id = $1`, [
       id,
-    ])) as ProductView[];
+    ]);
     if (!rows[0]) throw new NotFoundException(`product ${id} does not exist`);
     return rows[0];
   }
@@ -74,11 +74,11 @@ export class ProductsController {
     @Param('id', new ZodValidationPipe(ids.productId, 'product id')) id: string,
     @Body(new ZodValidationPipe(restock)) body: z.infer<typeof restock>,
   ): Promise<ProductView> {
-    const [rows] = (await this.db.query(
+    const [rows] = await this.db.query<[ProductView[], number]>(
       `UPDATE products SET available = available + $2, stocked_total = stocked_total + $2, updated_at = now()
         WHERE id = $1 RETURNING ${productColumns}`,
       [id, body.quantity],
-    )) as [ProductView[], number];
+    );
     if (!rows[0]) throw new NotFoundException(`product ${id} does not exist`);
     return rows[0];
   }
@@ -87,12 +87,12 @@ export class ProductsController {
   @Get('reservations')
   async reservations(
     @Query(new ZodValidationPipe(reservationQuery, 'query')) query: z.infer<typeof reservationQuery>,
-  ) {
-    return this.db.query(
+  ): Promise<unknown[]> {
+    return this.db.query<unknown[]>(
       `SELECT order_id AS "orderId", product_id AS "productId", quantity, unit_price::float8 AS "unitPrice",
               status, reason, expires_at AS "expiresAt", created_at AS "createdAt", updated_at AS "updatedAt"
          FROM reservations WHERE order_id = $1 ORDER BY product_id`,
       [query.orderId],
-    ) as Promise<unknown[]>;
+    );
   }
 }

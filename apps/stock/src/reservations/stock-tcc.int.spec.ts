@@ -45,23 +45,22 @@ describe('stock TCC participant (real PostgreSQL)', () => {
   }
 
   async function quantities(id: string) {
-    const [row] = (await db.query(
-      'SELECT available, reserved, sold, stocked_total FROM products WHERE id = $1',
-      [id],
-    )) as {
-      available: number;
-      reserved: number;
-      sold: number;
-      stocked_total: number;
-    }[];
+    const [row] = await db.query<
+      {
+        available: number;
+        reserved: number;
+        sold: number;
+        stocked_total: number;
+      }[]
+    >('SELECT available, reserved, sold, stocked_total FROM products WHERE id = $1', [id]);
     return row;
   }
 
   async function replies(orderId: string): Promise<AnyEnvelope[]> {
-    const rows = (await db.query(
+    const rows = await db.query<{ envelope: AnyEnvelope }[]>(
       `SELECT envelope FROM outbox WHERE envelope->>'correlationId' = $1 ORDER BY id`,
       [orderId],
-    )) as { envelope: AnyEnvelope }[];
+    );
     return rows.map((r) => r.envelope);
   }
 

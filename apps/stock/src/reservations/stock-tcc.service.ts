@@ -47,14 +47,14 @@ export class StockTccService {
       if (outcome.kind === 'reject') {
         return this.rejectTry(m, command, fence.row === undefined, outcome.reason);
       }
-      const reserved = (await m.query(
+      const reserved = await m.query<[{ price: string }[], number]>(
         `UPDATE products SET available = available - $2, reserved = reserved + $2, updated_at = now()
           WHERE id = $1 AND available >= $2 RETURNING price`,
         [productId, quantity],
-      )) as [{ price: string }[], number];
+      );
       const price = reserved[0][0]?.price;
       if (price === undefined) {
-        const exists = (await m.query('SELECT 1 FROM products WHERE id = $1', [productId])) as unknown[];
+        const exists = await m.query<unknown[]>('SELECT 1 FROM products WHERE id = $1', [productId]);
         return this.rejectTry(m, command, true, exists.length > 0 ? 'OUT_OF_STOCK' : 'UNKNOWN_PRODUCT');
       }
       const expiresAt = new Date(
@@ -93,11 +93,11 @@ export class StockTccService {
           [productId, quantity],
         );
       } else {
-        const taken = (await m.query(
+        const taken = await m.query<[unknown[], number]>(
           `UPDATE products SET available = available - $2, sold = sold + $2, updated_at = now()
             WHERE id = $1 AND available >= $2 RETURNING id`,
           [productId, quantity],
-        )) as [unknown[], number];
+        );
         if (taken[0].length === 0) {
           return this.refuse(m, command, fence.row, 'confirm', 'StockConfirmRefused', 'EXPIRED');
         }
@@ -188,12 +188,12 @@ export class StockTccService {
    */
   async expireOverdue(limit = 100): Promise<number> {
     return this.db.transaction(async (m) => {
-      const rows = (await m.query(
+      const rows = await m.query<{ order_id: string; product_id: string; quantity: number }[]>(
         `SELECT order_id, product_id, quantity FROM reservations
           WHERE status = 'RESERVED' AND expires_at < now()
           ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [limit],
-      )) as { order_id: string; product_id: string; quantity: number }[];
+      );
       for (const r of rows) {
         await m.query(
           'UPDATE products SET available = available + $2, reserved = reserved - $2, updated_at = now() WHERE id = $1',
@@ -228,10 +228,10 @@ export class StockTccService {
     orderId: string,
     productId: string,
   ): Promise<{ row: FenceRow | undefined; view: ReservationFence | undefined }> {
-    const rows = (await m.query(
+    const rows = await m.query<FenceRow[]>(
       'SELECT status, quantity, replies FROM reservations WHERE order_id = $1 AND product_id = $2 FOR UPDATE',
       [orderId, productId],
-    )) as FenceRow[];
+    );
     const row = rows[0];
     return {
       row,
