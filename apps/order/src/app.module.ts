@@ -1,12 +1,25 @@
 import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
 import { ServiceCoreModule } from '@tcc/service';
-import { orderEntities, orderMigrations } from './persistence/schema';
+import { OrdersController } from './http/orders.controller';
+import { OrderRepliesHandler } from './messaging/order-replies.handler';
 import type { OrderConfig } from './order.config';
+import { ORDER_SETTINGS } from './order.settings';
+import type { OrderSettings } from './order.settings';
+import { OrderSagaService } from './orders/order-saga.service';
+import { SagaScheduler } from './orders/saga-scheduler';
+import { orderEntities, orderMigrations } from './persistence/schema';
 
 @Module({})
 export class AppModule {
   static register(config: OrderConfig): DynamicModule {
+    const settings: OrderSettings = {
+      tryTimeoutMs: config.ORDER_TRY_TIMEOUT_MS,
+      confirmWindowMs: config.ORDER_CONFIRM_WINDOW_MS,
+      retryInitialMs: config.ORDER_RETRY_INITIAL_MS,
+      retryMaxMs: config.ORDER_RETRY_MAX_MS,
+      schedulerIntervalMs: config.ORDER_SCHEDULER_INTERVAL_MS,
+    };
     return {
       module: AppModule,
       imports: [
@@ -17,6 +30,8 @@ export class AppModule {
           migrations: orderMigrations,
         }),
       ],
+      controllers: [OrdersController, OrderRepliesHandler],
+      providers: [{ provide: ORDER_SETTINGS, useValue: settings }, OrderSagaService, SagaScheduler],
     };
   }
 }

@@ -1,9 +1,19 @@
 import { z } from 'zod';
 import { consumerConfigShape, env, serviceConfigShape } from '@tcc/config';
 
+/** The saga's timeouts, named in one place with their defaults. */
 export const orderConfigSchema = z.object({
   ...serviceConfigShape,
   ...consumerConfigShape,
   KAFKA_GROUP_ID: env.string('tcc-order'),
+  /** the try phase's deadline: past it, the order cancels every participant (reason TIMEOUT) */
+  ORDER_TRY_TIMEOUT_MS: env.int({ min: 100, max: 3_600_000, fallback: 10_000 }),
+  /** how long after the deadline participants must keep what they hold, for the confirm to arrive */
+  ORDER_CONFIRM_WINDOW_MS: env.int({ min: 1_000, max: 7 * 24 * 3_600_000, fallback: 120_000 }),
+  /** confirm/cancel commands without an answer are sent again after this, doubling up to the max */
+  ORDER_RETRY_INITIAL_MS: env.int({ min: 50, max: 3_600_000, fallback: 5_000 }),
+  ORDER_RETRY_MAX_MS: env.int({ min: 50, max: 24 * 3_600_000, fallback: 60_000 }),
+  /** how often deadlines and retries are looked for */
+  ORDER_SCHEDULER_INTERVAL_MS: env.int({ min: 10, max: 60_000, fallback: 250 }),
 });
 export type OrderConfig = z.infer<typeof orderConfigSchema>;

@@ -14,6 +14,12 @@ export const serviceConfigShape = {
   KAFKA_BROKERS: env.brokers(),
   /** partitions of every topic the project creates; more than one so keys spread */
   KAFKA_TOPIC_PARTITIONS: env.int({ min: 2, max: 1000, fallback: 6 }),
+  /** put before every topic name (e.g. `staging.`); empty by default */
+  KAFKA_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]*$/, 'may hold only letters, digits, ".", "_" and "-"')
+    .max(100)
+    .default(''),
   KAFKA_REPLICATION_FACTOR: env.int({ min: 1, max: 10, fallback: 1 }),
   LOG_LEVEL: env.logLevel(),
   /** how long SIGTERM may take before the process exits anyway */

@@ -7,8 +7,10 @@ import { ensureTopics } from './topics';
 export interface KafkaModuleOptions {
   clientId: string;
   brokers: string[];
-  /** topics this service needs; created at startup when missing */
+  /** topics this service needs (logical names); created at startup when missing */
   topics: readonly string[];
+  /** put before every topic name, e.g. to give each test run or environment its own topics */
+  topicPrefix: string;
   topicPartitions: number;
   replicationFactor: number;
 }
@@ -39,7 +41,8 @@ export class KafkaConnections implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
-    const { brokers, topics, topicPartitions, replicationFactor } = this.options;
+    const { brokers, topicPartitions, replicationFactor } = this.options;
+    const topics = this.options.topics.map((t) => this.topic(t));
     try {
       await this.admin.connect();
       const result = await ensureTopics(this.admin, topics, {
@@ -64,6 +67,11 @@ export class KafkaConnections implements OnModuleInit, OnApplicationShutdown {
         },
       );
     }
+  }
+
+  /** The Kafka topic for a logical topic name (contracts' Topics). */
+  topic(logical: string): string {
+    return `${this.options.topicPrefix}${logical}`;
   }
 
   /** Resolves when the cluster answers a metadata request within `timeoutMs`. */

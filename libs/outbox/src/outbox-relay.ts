@@ -138,7 +138,10 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
         [this.options.batchSize],
       );
       if (rows.length === 0) return 0;
-      await this.kafka.producer.sendBatch({ acks: -1, topicMessages: groupByTopic(rows) });
+      await this.kafka.producer.sendBatch({
+        acks: -1,
+        topicMessages: groupByTopic(rows).map((t) => ({ ...t, topic: this.kafka.topic(t.topic) })),
+      });
       await manager.query('DELETE FROM outbox WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
       return rows.length;
     });

@@ -49,6 +49,7 @@ export class ServiceCoreModule {
           clientId: `tcc-${service}`,
           brokers: config.KAFKA_BROKERS,
           topics: allTopics,
+          topicPrefix: config.KAFKA_TOPIC_PREFIX,
           topicPartitions: config.KAFKA_TOPIC_PARTITIONS,
           replicationFactor: config.KAFKA_REPLICATION_FACTOR,
         }),
@@ -84,7 +85,7 @@ export function consumerOptions(
     kafka: kafka.kafka,
     producer: kafka.producer,
     groupId: config.KAFKA_GROUP_ID,
-    topics,
+    topics: topics.map((t) => kafka.topic(t)),
     schemas,
     partitionsConsumedConcurrently: config.CONSUMER_CONCURRENCY,
     retry: {

@@ -21,6 +21,9 @@ export class OrderLineEntity {
   @Column({ name: 'unit_price', type: 'bigint', nullable: true, transformer: bigintAsNumber })
   unitPrice!: number | null;
 
+  @Column({ type: 'text' })
+  state!: string;
+
   @ManyToOne(() => OrderEntity, (order) => order.lines, { onDelete: 'CASCADE' })
   @JoinColumn({ name: 'order_id' })
   order!: Relation<OrderEntity>;

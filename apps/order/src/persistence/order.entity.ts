@@ -27,6 +27,24 @@ export class OrderEntity {
   @Column({ name: 'request_hash', type: 'text' })
   requestHash!: string;
 
+  @Column({ name: 'reason_detail', type: 'text', nullable: true })
+  reasonDetail!: string | null;
+
+  @Column({ name: 'payment_state', type: 'text' })
+  paymentState!: string;
+
+  @Column({ name: 'deadline_at', type: 'timestamptz' })
+  deadlineAt!: Date;
+
+  @Column({ name: 'hold_until', type: 'timestamptz' })
+  holdUntil!: Date;
+
+  @Column({ name: 'next_retry_at', type: 'timestamptz', nullable: true })
+  nextRetryAt!: Date | null;
+
+  @Column({ name: 'retry_count', type: 'integer' })
+  retryCount!: number;
+
   @OneToMany(() => OrderLineEntity, (line) => line.order, { cascade: true })
   lines!: OrderLineEntity[];
 

@@ -1,0 +1,83 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  NotFoundException,
+  Param,
+  Post,
+  Res,
+  UnprocessableEntityException,
+} from '@nestjs/common';
+import type { Response } from 'express';
+import { z } from 'zod';
+import { ids } from '@tcc/contracts';
+import { ZodValidationPipe } from '@tcc/service';
+import { OrderSagaService } from '../orders/order-saga.service';
+import type { OrderView } from '../orders/order-saga.service';
+
+/** What a client may send. Prices are not part of it: they come from the catalog. */
+export const placeOrderBody = z.strictObject({
+  customerId: ids.customerId,
+  lines: z
+    .array(z.strictObject({ productId: ids.productId, quantity: z.int().min(1).max(10_000) }))
+    .min(1, 'an order needs at least one line')
+    .max(50, 'an order has at most 50 lines'),
+});
+export type PlaceOrderBody = z.infer<typeof placeOrderBody>;
+
+const idempotencyKey = z
+  .string({ error: 'the Idempotency-Key header is required' })
+  .trim()
+  .min(1, 'the Idempotency-Key header is required')
+  .max(200, 'the Idempotency-Key header is at most 200 characters');
+
+@Controller('orders')
+export class OrdersController {
+  constructor(private readonly orders: OrderSagaService) {}
+
+  /**
+   * 202 Accepted with the order and its Location: the saga runs on, GET the order to follow it.
+   * The same Idempotency-Key with the same body returns the same order; with another body, 422.
+   */
+  @Post()
+  @HttpCode(202)
+  async place(
+    @Headers('idempotency-key') key: string | undefined,
+    @Body(new ZodValidationPipe(placeOrderBody)) body: PlaceOrderBody,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<OrderView> {
+    const parsedKey = idempotencyKey.safeParse(key);
+    if (!parsedKey.success) {
+      throw new BadRequestException({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: parsedKey.error.issues[0]?.message ?? 'invalid Idempotency-Key header',
+      });
+    }
+    const result = await this.orders.place(body, parsedKey.data);
+    if (result.kind === 'key-reused') {
+      throw new UnprocessableEntityException({
+        statusCode: 422,
+        error: 'Unprocessable Entity',
+        message: `Idempotency-Key "${parsedKey.data}" was already used with a different request (order ${result.orderId})`,
+        orderId: result.orderId,
+      });
+    }
+    const order = await this.orders.view(result.orderId);
+    if (!order) throw new Error(`order ${result.orderId} vanished`);
+    res.setHeader('Location', `/orders/${order.id}`);
+    if (result.kind === 'replayed') res.setHeader('Idempotent-Replayed', 'true');
+    return order;
+  }
+
+  /** The order with its lines, total, reason when cancelled, and every participant's steps. */
+  @Get(':id')
+  async get(@Param('id', new ZodValidationPipe(ids.orderId, 'order id')) id: string): Promise<OrderView> {
+    const order = await this.orders.view(id);
+    if (!order) throw new NotFoundException(`order ${id} does not exist`);
+    return order;
+  }
+}
