@@ -41,4 +41,6 @@ export const consumerConfigShape = {
   CONSUMER_RETRY_MAX_ATTEMPTS: env.int({ min: 1, max: 100, fallback: 8 }),
   CONSUMER_RETRY_INITIAL_MS: env.int({ min: 1, max: 60_000, fallback: 100 }),
   CONSUMER_RETRY_MAX_MS: env.int({ min: 1, max: 600_000, fallback: 10_000 }),
+  /** a member silent this long leaves the group and its partitions move (broker minimum: 6000) */
+  CONSUMER_SESSION_TIMEOUT_MS: env.int({ min: 6_000, max: 300_000, fallback: 30_000 }),
 };

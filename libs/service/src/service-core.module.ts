@@ -71,6 +71,7 @@ export interface ConsumerConfig {
   CONSUMER_RETRY_MAX_ATTEMPTS: number;
   CONSUMER_RETRY_INITIAL_MS: number;
   CONSUMER_RETRY_MAX_MS: number;
+  CONSUMER_SESSION_TIMEOUT_MS: number;
 }
 
 /** The consumer transport's options from the shared consumer configuration. */
@@ -88,6 +89,7 @@ export function consumerOptions(
     topics: topics.map((t) => kafka.topic(t)),
     schemas,
     partitionsConsumedConcurrently: config.CONSUMER_CONCURRENCY,
+    sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT_MS,
     retry: {
       maxAttempts: config.CONSUMER_RETRY_MAX_ATTEMPTS,
       initialDelayMs: config.CONSUMER_RETRY_INITIAL_MS,

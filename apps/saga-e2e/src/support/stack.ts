@@ -21,6 +21,8 @@ const TEST_DEFAULTS: Record<string, string> = {
   ORDER_SCHEDULER_INTERVAL_MS: '100',
   SWEEP_INTERVAL_MS: '200',
   SHUTDOWN_TIMEOUT_MS: '20000',
+  // a killed service's partitions move on quickly
+  CONSUMER_SESSION_TIMEOUT_MS: '6000',
 };
 
 export interface StackOptions {

@@ -63,10 +63,11 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
 
   private async start(): Promise<void> {
     const { kafka, groupId, topics, partitionsConsumedConcurrently } = this.options;
+    const sessionTimeout = this.options.sessionTimeoutMs ?? 30_000;
     this.consumer = kafka.consumer({
       groupId,
-      sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout,
+      heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
       // a short fetch wait keeps shutdown quick: disconnect waits for the fetch in flight
       maxWaitTimeInMs: 500,
       retry: { retries: 10 },
