@@ -1,4 +1,5 @@
+import { paymentCommands } from '@tcc/contracts';
 import type { MessageSchemas } from '@tcc/kafka';
 
-/** The command types payment accepts on its topic; anything else is dead-lettered. Filled in with the saga. */
-export const paymentCommandSchemas: MessageSchemas = {};
+/** The command types payment accepts on its topic; anything else is dead-lettered. */
+export const paymentCommandSchemas: MessageSchemas = paymentCommands;

@@ -1,6 +1,14 @@
+import { Outbox1763750000000 } from '@tcc/outbox';
 import { WalletEntity } from './wallet.entity';
 import { Wallets1763740000000 } from './migrations/1763740000000-wallets';
+import { Holds1763760000000 } from './migrations/1763760000000-holds';
+import { TopUps1763770000000 } from './migrations/1763770000000-top-ups';
 
 /** Every entity and migration of the payment database, in one place for the app and the migrate command. */
 export const paymentEntities = [WalletEntity];
-export const paymentMigrations = [Wallets1763740000000];
+export const paymentMigrations = [
+  Wallets1763740000000,
+  Outbox1763750000000,
+  Holds1763760000000,
+  TopUps1763770000000,
+];

@@ -1,0 +1,393 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import type { EntityManager } from 'typeorm';
+import { createMessage } from '@tcc/contracts';
+import type { MessageOfType, PayloadOf, PaymentCommand, PaymentReply } from '@tcc/contracts';
+import { PermanentError } from '@tcc/kafka';
+import { enqueueMessages } from '@tcc/outbox';
+import { decideCancel, decideConfirm, decideRefund, decideTry } from '../domain/hold-rules';
+import type { HoldFence, HoldStatus, Phase, RefuseReason } from '../domain/hold-rules';
+import { PAYMENT_SETTINGS } from '../payment.settings';
+import type { PaymentSettings } from '../payment.settings';
+
+interface FenceRow {
+  customer_id: string;
+  amount: number;
+  status: HoldStatus;
+  replies: Partial<Record<Phase, PaymentReply>>;
+}
+
+type Command<T extends PaymentCommand['type']> = MessageOfType<T>;
+
+/**
+ * Payment's side of the saga. Each command is one database transaction: read the hold row (the
+ * fence) with a row lock, decide (domain/hold-rules.ts), move the points in the wallet under its
+ * own guard (`balance >= amount`, CHECK constraints), record the outcome and the reply in the
+ * fence, and put the reply in the outbox. The Kafka offset is committed after this commits.
+ *
+ * Money moves between the wallet's columns only: try balance → held, confirm held → captured,
+ * cancel and expiry held → balance, refund captured → balance, so balance + held + captured stays
+ * equal to topped_up_total (a CHECK constraint says so too).
+ *
+ * Locks are always taken hold first, then wallet, so confirm, cancel, refund and the sweeper
+ * cannot deadlock each other; a try locks only the wallet and inserts its hold, and two racing
+ * tries for one order collide on the primary key and are retried into a replay.
+ */
+@Injectable()
+export class PaymentTccService {
+  private readonly log = new Logger('payment');
+
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    @Inject(PAYMENT_SETTINGS) private readonly settings: PaymentSettings,
+  ) {}
+
+  async try(command: Command<'PaymentTry'>): Promise<void> {
+    const { orderId, customerId, amount } = command.payload;
+    await this.db.transaction(async (m) => {
+      const fence = await this.lockFence(m, command);
+      const now = new Date();
+      const outcome = decideTry(fence.view, new Date(command.payload.deadline), now);
+      if (outcome.kind === 'replay') return this.replay(m, command, fence.row, 'try');
+      if (outcome.kind === 'reject') {
+        return this.rejectTry(m, command, fence.row === undefined, outcome.reason);
+      }
+      const held = await this.changeWallet(
+        m,
+        `UPDATE wallets SET balance = balance - $2, held = held + $2, updated_at = now()
+          WHERE customer_id = $1 AND balance >= $2 RETURNING customer_id`,
+        customerId,
+        amount,
+      );
+      if (!held) {
+        const exists = await m.query<unknown[]>('SELECT 1 FROM wallets WHERE customer_id = $1', [customerId]);
+        return this.rejectTry(m, command, true, exists.length > 0 ? 'INSUFFICIENT_FUNDS' : 'UNKNOWN_WALLET');
+      }
+      const expiresAt = new Date(
+        Math.min(new Date(command.payload.holdUntil).getTime(), now.getTime() + this.settings.maxHoldMs),
+      );
+      const reply = this.reply(command, 'PaymentHeld', {
+        orderId,
+        customerId,
+        amount,
+        expiresAt: expiresAt.toISOString(),
+      });
+      await m.query(
+        `INSERT INTO holds (order_id, customer_id, amount, status, expires_at, replies)
+         VALUES ($1, $2, $3, 'HELD', $4, jsonb_build_object('try', $5::jsonb))`,
+        [orderId, customerId, amount, expiresAt, JSON.stringify(reply)],
+      );
+      await this.send(m, reply, `held ${amount} of ${customerId}'s points`);
+    });
+  }
+
+  async confirm(command: Command<'PaymentConfirm'>): Promise<void> {
+    const { orderId, customerId } = command.payload;
+    await this.db.transaction(async (m) => {
+      const fence = await this.lockFence(m, command);
+      const outcome = decideConfirm(fence.view);
+      if (outcome.kind === 'replay') return this.replay(m, command, fence.row, 'confirm');
+      if (outcome.kind === 'refuse' || !fence.row) {
+        const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
+        return this.refuse(m, command, fence.row, 'confirm', 'PaymentConfirmRefused', reason);
+      }
+      const amount = fence.row.amount;
+      if (outcome.kind === 'capture') {
+        await this.mustChangeWallet(
+          m,
+          `UPDATE wallets SET held = held - $2, captured = captured + $2, updated_at = now()
+            WHERE customer_id = $1 RETURNING customer_id`,
+          customerId,
+          amount,
+        );
+      } else {
+        const taken = await this.changeWallet(
+          m,
+          `UPDATE wallets SET balance = balance - $2, captured = captured + $2, updated_at = now()
+            WHERE customer_id = $1 AND balance >= $2 RETURNING customer_id`,
+          customerId,
+          amount,
+        );
+        if (!taken) return this.refuse(m, command, fence.row, 'confirm', 'PaymentConfirmRefused', 'EXPIRED');
+      }
+      const reply = this.reply(command, 'PaymentCaptured', { orderId, customerId, amount });
+      await this.update(m, orderId, 'CAPTURED', 'confirm', reply);
+      await this.send(m, reply, `captured ${amount} of ${customerId}'s points`);
+    });
+  }
+
+  async cancel(command: Command<'PaymentCancel'>): Promise<void> {
+    const { orderId, customerId } = command.payload;
+    await this.db.transaction(async (m) => {
+      const fence = await this.lockFence(m, command);
+      const outcome = decideCancel(fence.view);
+      switch (outcome.kind) {
+        case 'replay':
+          return this.replay(m, command, fence.row, 'cancel');
+        case 'refuse':
+          return this.refuse(m, command, fence.row, 'cancel', 'PaymentCancelRefused', outcome.reason);
+        case 'empty-rollback': {
+          const reply = this.reply(command, 'PaymentReleased', {
+            orderId,
+            customerId,
+            released: 0,
+            emptyRollback: true,
+          });
+          await m.query(
+            `INSERT INTO holds (order_id, customer_id, amount, status, reason, replies)
+             VALUES ($1, $2, 0, 'RELEASED', 'EMPTY_ROLLBACK', jsonb_build_object('cancel', $3::jsonb))`,
+            [orderId, customerId, JSON.stringify(reply)],
+          );
+          return this.send(m, reply, `cancel before any try for ${customerId}: remembered`);
+        }
+        case 'nothing-to-release': {
+          const reply = this.reply(command, 'PaymentReleased', {
+            orderId,
+            customerId,
+            released: 0,
+            emptyRollback: false,
+          });
+          await this.update(m, orderId, fence.row?.status ?? 'RELEASED', 'cancel', reply);
+          return this.send(m, reply, `nothing held for ${customerId}`);
+        }
+        case 'release': {
+          const amount = fence.row?.amount ?? 0;
+          await this.mustChangeWallet(
+            m,
+            `UPDATE wallets SET held = held - $2, balance = balance + $2, updated_at = now()
+              WHERE customer_id = $1 RETURNING customer_id`,
+            customerId,
+            amount,
+          );
+          const reply = this.reply(command, 'PaymentReleased', {
+            orderId,
+            customerId,
+            released: amount,
+            emptyRollback: false,
+          });
+          await this.update(m, orderId, 'RELEASED', 'cancel', reply);
+          return this.send(m, reply, `released ${amount} of ${customerId}'s points`);
+        }
+      }
+    });
+  }
+
+  async refund(command: Command<'PaymentRefund'>): Promise<void> {
+    const { orderId, customerId } = command.payload;
+    await this.db.transaction(async (m) => {
+      const fence = await this.lockFence(m, command);
+      const outcome = decideRefund(fence.view);
+      if (outcome.kind === 'replay') return this.replay(m, command, fence.row, 'refund');
+      if (outcome.kind === 'refuse' || !fence.row) {
+        const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
+        return this.refuse(m, command, fence.row, 'refund', 'PaymentRefundRefused', reason);
+      }
+      const amount = fence.row.amount;
+      await this.mustChangeWallet(
+        m,
+        `UPDATE wallets SET captured = captured - $2, balance = balance + $2, updated_at = now()
+          WHERE customer_id = $1 RETURNING customer_id`,
+        customerId,
+        amount,
+      );
+      const reply = this.reply(command, 'PaymentRefunded', { orderId, customerId, amount });
+      await this.update(m, orderId, 'REFUNDED', 'refund', reply);
+      await this.send(m, reply, `refunded ${amount} to ${customerId}`);
+    });
+  }
+
+  /**
+   * Releases holds whose time to live has passed (neither confirmed nor cancelled in time) and
+   * tells the order service. Returns how many it released.
+   */
+  async expireOverdue(limit = 100): Promise<number> {
+    return this.db.transaction(async (m) => {
+      const rows = await m.query<{ order_id: string; customer_id: string; amount: number }[]>(
+        `SELECT order_id, customer_id, amount::float8 AS amount FROM holds
+          WHERE status = 'HELD' AND expires_at < now()
+          ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        [limit],
+      );
+      if (rows.length === 0) return 0;
+      // one update per wallet, in customer order, so two sweepers never wait on each other in a cycle
+      const perWallet = new Map<string, number>();
+      for (const r of rows) perWallet.set(r.customer_id, (perWallet.get(r.customer_id) ?? 0) + r.amount);
+      for (const customerId of [...perWallet.keys()].sort()) {
+        await this.mustChangeWallet(
+          m,
+          `UPDATE wallets SET held = held - $2, balance = balance + $2, updated_at = now()
+            WHERE customer_id = $1 RETURNING customer_id`,
+          customerId,
+          perWallet.get(customerId) ?? 0,
+        );
+      }
+      await m.query(
+        `UPDATE holds SET status = 'EXPIRED', reason = 'TTL', updated_at = now() WHERE order_id = ANY($1::uuid[])`,
+        [rows.map((r) => r.order_id)],
+      );
+      const events = rows.map((r) =>
+        createMessage(
+          'PaymentHoldExpired',
+          { orderId: r.order_id, customerId: r.customer_id, amount: r.amount },
+          { correlationId: r.order_id },
+        ),
+      );
+      await enqueueMessages(m, events);
+      for (const r of rows) {
+        this.log.warn({
+          msg: 'hold expired and released',
+          correlationId: r.order_id,
+          customerId: r.customer_id,
+          amount: r.amount,
+        });
+      }
+      return rows.length;
+    });
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  /**
+   * Locks the order's hold, if there is one. A command naming another customer than the hold's is
+   * a protocol error, not a business outcome: no reply could be right, and touching either wallet
+   * would be wrong, so it is dead-lettered.
+   */
+  private async lockFence(
+    m: EntityManager,
+    command: PaymentCommand,
+  ): Promise<{ row: FenceRow | undefined; view: HoldFence | undefined }> {
+    const { orderId, customerId } = command.payload;
+    const rows = await m.query<FenceRow[]>(
+      'SELECT customer_id, amount::float8 AS amount, status, replies FROM holds WHERE order_id = $1 FOR UPDATE',
+      [orderId],
+    );
+    const row = rows[0];
+    if (row && row.customer_id !== customerId) {
+      throw new PermanentError(
+        `${command.type} for order ${orderId} names customer ${customerId}, but the order's hold belongs to ${row.customer_id}`,
+      );
+    }
+    return {
+      row,
+      view: row && {
+        status: row.status,
+        amount: row.amount,
+        repliedPhases: Object.keys(row.replies) as Phase[],
+      },
+    };
+  }
+
+  /** Runs a guarded wallet UPDATE … RETURNING; true when it changed the wallet. */
+  private async changeWallet(
+    m: EntityManager,
+    sql: string,
+    customerId: string,
+    amount: number,
+  ): Promise<boolean> {
+    const [rows] = await m.query<[unknown[], number]>(sql, [customerId, amount]);
+    return rows.length > 0;
+  }
+
+  /** A wallet UPDATE that must apply: the wallet of a hold cannot be missing. */
+  private async mustChangeWallet(
+    m: EntityManager,
+    sql: string,
+    customerId: string,
+    amount: number,
+  ): Promise<void> {
+    if (!(await this.changeWallet(m, sql, customerId, amount))) {
+      throw new Error(`wallet ${customerId} is missing although a hold refers to it`);
+    }
+  }
+
+  private reply<T extends PaymentReply['type']>(
+    command: PaymentCommand,
+    type: T,
+    payload: PayloadOf<T>,
+  ): MessageOfType<T> {
+    return createMessage<T>(type, payload, {
+      correlationId: command.correlationId,
+      causationId: command.messageId,
+    });
+  }
+
+  private async rejectTry(
+    m: EntityManager,
+    command: Command<'PaymentTry'>,
+    insert: boolean,
+    reason: 'INSUFFICIENT_FUNDS' | 'UNKNOWN_WALLET' | 'DEADLINE_PASSED' | 'ALREADY_CANCELLED',
+  ): Promise<void> {
+    const { orderId, customerId, amount } = command.payload;
+    const reply = this.reply(command, 'PaymentRejected', { orderId, customerId, reason });
+    if (insert) {
+      await m.query(
+        `INSERT INTO holds (order_id, customer_id, amount, status, reason, replies)
+         VALUES ($1, $2, $3, 'REJECTED', $4, jsonb_build_object('try', $5::jsonb))`,
+        [orderId, customerId, amount, reason, JSON.stringify(reply)],
+      );
+    } else {
+      await this.storeReply(m, orderId, 'try', reply);
+    }
+    await this.send(m, reply, `try for ${customerId} rejected: ${reason}`);
+  }
+
+  private async refuse(
+    m: EntityManager,
+    command: Command<'PaymentConfirm' | 'PaymentCancel' | 'PaymentRefund'>,
+    row: FenceRow | undefined,
+    phase: Phase,
+    type: 'PaymentConfirmRefused' | 'PaymentCancelRefused' | 'PaymentRefundRefused',
+    reason: RefuseReason,
+  ): Promise<void> {
+    const { orderId, customerId } = command.payload;
+    const reply = this.reply(command, type, { orderId, customerId, reason });
+    if (row) await this.storeReply(m, orderId, phase, reply);
+    await this.send(m, reply, `${phase} for ${customerId} refused: ${reason}`);
+  }
+
+  /** A duplicate: send the reply that phase got the first time, with no second effect. */
+  private async replay(
+    m: EntityManager,
+    command: PaymentCommand,
+    row: FenceRow | undefined,
+    phase: Phase,
+  ): Promise<void> {
+    const stored = row?.replies[phase];
+    if (!stored) throw new Error(`no stored ${phase} reply to replay for ${command.correlationId}`);
+    await enqueueMessages(m, [stored]);
+    this.log.log({ msg: `duplicate ${command.type}: replayed ${stored.type}`, messageId: command.messageId });
+  }
+
+  private async update(
+    m: EntityManager,
+    orderId: string,
+    status: HoldStatus,
+    phase: Phase,
+    reply: PaymentReply,
+  ): Promise<void> {
+    await m.query(
+      `UPDATE holds SET status = $2, replies = replies || jsonb_build_object($3::text, $4::jsonb), updated_at = now()
+        WHERE order_id = $1`,
+      [orderId, status, phase, JSON.stringify(reply)],
+    );
+  }
+
+  private async storeReply(
+    m: EntityManager,
+    orderId: string,
+    phase: Phase,
+    reply: PaymentReply,
+  ): Promise<void> {
+    await m.query(
+      `UPDATE holds SET replies = replies || jsonb_build_object($2::text, $3::jsonb), updated_at = now()
+        WHERE order_id = $1`,
+      [orderId, phase, JSON.stringify(reply)],
+    );
+  }
+
+  private async send(m: EntityManager, reply: PaymentReply, what: string): Promise<void> {
+    await enqueueMessages(m, [reply]);
+    this.log.log({ msg: what, reply: reply.type });
+  }
+}

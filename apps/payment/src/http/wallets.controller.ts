@@ -1,0 +1,109 @@
+import {
+  Body,
+  ConflictException,
+  Controller,
+  createParamDecorator,
+  Get,
+  HttpCode,
+  NotFoundException,
+  Param,
+  Post,
+  Res,
+  UnprocessableEntityException,
+} from '@nestjs/common';
+import type { ExecutionContext } from '@nestjs/common';
+import { z } from 'zod';
+import { ids } from '@tcc/contracts';
+import { ZodValidationPipe } from '@tcc/service';
+import { WalletsService } from '../wallets/wallets.service';
+import type { HoldView, TopUpView, WalletView } from '../wallets/wallets.service';
+
+const createWallet = z.object({
+  customerId: ids.customerId,
+  /** minor units; counts as the wallet's first top-up */
+  balance: ids.amount.default(0),
+});
+const topUp = z.object({ amount: z.int().positive().max(Number.MAX_SAFE_INTEGER) });
+const idempotencyKey = z
+  .string()
+  .min(1, 'is required')
+  .max(200, 'must be at most 200 characters')
+  .regex(/\S/, 'must not be blank');
+
+/** The raw Idempotency-Key request header (undefined when absent), for a validation pipe to judge. */
+const IdempotencyKey = createParamDecorator(
+  (_: unknown, ctx: ExecutionContext): unknown =>
+    ctx.switchToHttp().getRequest<{ headers: Record<string, unknown> }>().headers['idempotency-key'],
+);
+
+/** The part of the (Express) response a handler needs to choose 200 or 201. */
+interface ResponseStatus {
+  status(code: number): unknown;
+}
+
+/** Operators' and tests' view of the wallets: create, read, top up; and the holds of orders. */
+@Controller()
+export class WalletsController {
+  constructor(private readonly wallets: WalletsService) {}
+
+  @Post('wallets')
+  @HttpCode(201)
+  async create(
+    @Body(new ZodValidationPipe(createWallet)) body: z.infer<typeof createWallet>,
+  ): Promise<WalletView> {
+    const wallet = await this.wallets.create(body.customerId, body.balance);
+    if (!wallet) throw new ConflictException(`wallet ${body.customerId} already exists`);
+    return wallet;
+  }
+
+  @Get('wallets/:customerId')
+  async get(
+    @Param('customerId', new ZodValidationPipe(ids.customerId, 'customer id')) customerId: string,
+  ): Promise<WalletView> {
+    const wallet = await this.wallets.get(customerId);
+    if (!wallet) throw new NotFoundException(`wallet ${customerId} does not exist`);
+    return wallet;
+  }
+
+  /**
+   * Adds points, once per Idempotency-Key: 201 the first time; 200 with the same answer when the
+   * same request comes again under its key; 422 when the key was used for a different request.
+   */
+  @Post('wallets/:customerId/top-ups')
+  async topUp(
+    @Param('customerId', new ZodValidationPipe(ids.customerId, 'customer id')) customerId: string,
+    @IdempotencyKey(new ZodValidationPipe(idempotencyKey, 'Idempotency-Key header')) key: string,
+    @Body(new ZodValidationPipe(topUp)) body: z.infer<typeof topUp>,
+    @Res({ passthrough: true }) response: ResponseStatus,
+  ): Promise<TopUpView> {
+    const result = await this.wallets.topUp(key, customerId, body.amount);
+    switch (result.kind) {
+      case 'applied':
+        response.status(201);
+        return result.topUp;
+      case 'replayed':
+        response.status(200);
+        return result.topUp;
+      case 'key-reused':
+        throw new UnprocessableEntityException(
+          `Idempotency-Key "${key}" was used with a different request (another customer or amount); use a new key`,
+        );
+      case 'unknown-wallet':
+        throw new NotFoundException(`wallet ${customerId} does not exist`);
+      case 'too-large':
+        throw new UnprocessableEntityException(
+          `wallet ${customerId} cannot take ${body.amount} more points: its total would exceed ${Number.MAX_SAFE_INTEGER}`,
+        );
+    }
+  }
+
+  /** The hold (TCC fence record) of one order, with the reply sent for each phase. */
+  @Get('holds/:orderId')
+  async hold(
+    @Param('orderId', new ZodValidationPipe(ids.orderId, 'order id')) orderId: string,
+  ): Promise<HoldView> {
+    const hold = await this.wallets.hold(orderId);
+    if (!hold) throw new NotFoundException(`no hold for order ${orderId}`);
+    return hold;
+  }
+}

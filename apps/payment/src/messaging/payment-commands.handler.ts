@@ -1,0 +1,38 @@
+import { Controller } from '@nestjs/common';
+import { EventPattern, Payload } from '@nestjs/microservices';
+import type { MessageOfType } from '@tcc/contracts';
+import { PaymentTccService } from '../holds/payment-tcc.service';
+
+/**
+ * Where payment receives the saga's commands (topic tcc.payment.commands, keyed by customerId).
+ * The transport has validated each message against its schema; each handler is one transaction
+ * in PaymentTccService, and the offset is committed only after it.
+ */
+@Controller()
+export class PaymentCommandsHandler {
+  constructor(private readonly payment: PaymentTccService) {}
+
+  /** try: hold the amount if the balance covers it */
+  @EventPattern('PaymentTry')
+  try(@Payload() command: MessageOfType<'PaymentTry'>): Promise<void> {
+    return this.payment.try(command);
+  }
+
+  /** confirm: the held amount is captured */
+  @EventPattern('PaymentConfirm')
+  confirm(@Payload() command: MessageOfType<'PaymentConfirm'>): Promise<void> {
+    return this.payment.confirm(command);
+  }
+
+  /** cancel: the held amount goes back to the balance */
+  @EventPattern('PaymentCancel')
+  cancel(@Payload() command: MessageOfType<'PaymentCancel'>): Promise<void> {
+    return this.payment.cancel(command);
+  }
+
+  /** refund: undo a captured payment, when stock could not confirm */
+  @EventPattern('PaymentRefund')
+  refund(@Payload() command: MessageOfType<'PaymentRefund'>): Promise<void> {
+    return this.payment.refund(command);
+  }
+}
