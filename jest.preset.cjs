@@ -35,6 +35,7 @@ function jestConfig(projectDir, tier) {
       : {
           globalSetup: path.join(__dirname, 'libs/testing/jest/global-setup.ts'),
           globalTeardown: path.join(__dirname, 'libs/testing/jest/global-teardown.ts'),
+          setupFiles: [path.join(__dirname, 'libs/testing/jest/quiet-logs.ts')],
         };
   return {
     displayName: `${path.basename(projectDir)}:${tier}`,

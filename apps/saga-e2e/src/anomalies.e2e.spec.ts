@@ -42,7 +42,7 @@ describe('TCC anomalies, straight on the topics', () => {
   const summary = (envelopes: AnyEnvelope[]) =>
     envelopes.map((e) => {
       const p = e.payload as { reason?: string; emptyRollback?: boolean };
-      return [e.type, p.reason ?? p.emptyRollback ?? null].filter((x) => x !== null).join(':');
+      return [e.type, p.reason, p.emptyRollback ? 'empty-rollback' : undefined].filter(Boolean).join(':');
     });
 
   it('duplicate try, confirm and cancel: no second effect, the same reply', async () => {
@@ -75,7 +75,7 @@ describe('TCC anomalies, straight on the topics', () => {
     await sendStock(product, stockCommand('StockCancel', orderId, product));
     await sendStock(product, stockTry(orderId, product, 3));
     expect(summary(await replies(orderId, 2))).toEqual([
-      'StockCancelled:true',
+      'StockCancelled:empty-rollback',
       'StockRejected:ALREADY_CANCELLED',
     ]);
     expect(await stack.product(product)).toMatchObject({ available: 5, reserved: 0 });
@@ -119,7 +119,7 @@ describe('TCC anomalies, straight on the topics', () => {
     await sendPayment(customer, tryHold(hanging));
     expect(summary(await replies(held, 3))).toEqual(['PaymentHeld', 'PaymentHeld', 'PaymentCaptured']);
     expect(summary(await replies(hanging, 2))).toEqual([
-      'PaymentReleased:true',
+      'PaymentReleased:empty-rollback',
       'PaymentRejected:ALREADY_CANCELLED',
     ]);
     expect(await stack.wallet(customer)).toMatchObject({ balance: 700, held: 0, captured: 300 });

@@ -277,7 +277,7 @@ describe('TCC order saga, end to end', () => {
     const valid = { customerId: 'c-1', lines: [{ productId: 'p-1', quantity: 1 }] };
 
     it.each([
-      ['no Idempotency-Key', valid, undefined, 400, /Idempotency-Key header is required/],
+      ['no Idempotency-Key', valid, null, 400, /Idempotency-Key header is required/],
       ['a body that is not JSON', '{"customerId": ', 'k1', 400, /JSON/i],
       ['no lines', { customerId: 'c-1', lines: [] }, 'k2', 400, /lines: an order needs at least one line/],
       [
@@ -309,11 +309,14 @@ describe('TCC order saga, end to end', () => {
         400,
         /lines\.0\.productId/,
       ],
-    ])('%s', async (_what, body, key, status, message) => {
-      const res = await stack.placeOrder(body, key);
-      expect(res.status).toBe(status);
-      expect((res.body as unknown as { message: string }).message).toMatch(message);
-    });
+    ] as [string, unknown, string | null, number, RegExp][])(
+      '%s',
+      async (_what, body, key, status, message) => {
+        const res = await stack.placeOrder(body, key);
+        expect(res.status).toBe(status);
+        expect((res.body as unknown as { message: string }).message).toMatch(message);
+      },
+    );
 
     it('GET /orders/:id: 400 for a malformed id, 404 for an unknown one', async () => {
       const malformed = await stack.http<{ message: string }>('order', 'GET', '/orders/not-a-uuid');

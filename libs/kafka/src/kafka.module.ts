@@ -40,7 +40,15 @@ export class KafkaConnections implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
-  async onModuleInit(): Promise<void> {
+  private started: Promise<void> | undefined;
+
+  /** Once only: a hybrid app (HTTP + the Kafka consumer) calls init hooks twice. */
+  onModuleInit(): Promise<void> {
+    this.started ??= this.start();
+    return this.started;
+  }
+
+  private async start(): Promise<void> {
     const { brokers, topicPartitions, replicationFactor } = this.options;
     const topics = this.options.topics.map((t) => this.topic(t));
     try {

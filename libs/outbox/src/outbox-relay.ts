@@ -52,6 +52,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    // a hybrid app (HTTP + the Kafka consumer) calls bootstrap hooks twice
+    if (this.running) return;
     this.running = true;
     await this.listen();
     this.loop = this.run();

@@ -195,13 +195,14 @@ export class Stack {
     return (await this.http<WalletView>('payment', 'GET', `/wallets/${customerId}`)).body;
   }
 
-  placeOrder(body: unknown, key: string | undefined = randomUUID()): Promise<HttpResult<OrderView>> {
+  /** POST /orders; `key: null` sends no Idempotency-Key at all. */
+  placeOrder(body: unknown, key: string | null = randomUUID()): Promise<HttpResult<OrderView>> {
     return this.http<OrderView>(
       'order',
       'POST',
       '/orders',
       body,
-      key === undefined ? {} : { 'idempotency-key': key },
+      key === null ? {} : { 'idempotency-key': key },
     );
   }
 

@@ -194,11 +194,16 @@ export class StockTccService {
           ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [limit],
       );
-      for (const r of rows) {
+      // products are updated in id order, so two sweepers (two instances) never lock them crosswise
+      const released = new Map<string, number>();
+      for (const r of rows) released.set(r.product_id, (released.get(r.product_id) ?? 0) + r.quantity);
+      for (const [productId, quantity] of [...released].sort(([a], [b]) => (a < b ? -1 : 1))) {
         await m.query(
           'UPDATE products SET available = available + $2, reserved = reserved - $2, updated_at = now() WHERE id = $1',
-          [r.product_id, r.quantity],
+          [productId, quantity],
         );
+      }
+      for (const r of rows) {
         await m.query(
           `UPDATE reservations SET status = 'EXPIRED', reason = 'TTL', updated_at = now()
             WHERE order_id = $1 AND product_id = $2`,
