@@ -201,6 +201,33 @@ describe('KafkaConsumerServer against a real broker', () => {
     });
   });
 
+  it('keeps a message uncommitted while its dead letter cannot be written, and writes it once it can', async () => {
+    await admin.deleteTopics({ topics: [deadLetterTopicOf(topic)] });
+    await send('product-dlt-down', ping(1));
+    await waitFor(() => handled.some((h) => h.n === 1), { description: 'the partition to be consumed' });
+    const partition = handled[0]?.partition;
+    await send('product-dlt-down', '{not json');
+    await send('product-dlt-down', ping(2));
+    // the dead-letter topic is gone (and the broker creates none): the write fails and is retried,
+    // while the partition waits with its offset just past the last message it finished
+    await sleep(3_000);
+    const [stuck] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    expect(stuck?.partitions.find((p) => p.partition === partition)?.offset).toBe('1');
+    expect(handled.map((h) => h.n)).toEqual([1]);
+
+    await createTopic(admin, deadLetterTopicOf(topic), 3);
+    const dead = await readTopic(kafka, deadLetterTopicOf(topic), (m) => m.length >= 1, 60_000);
+    expect(dead[0]).toMatchObject({ key: 'product-dlt-down', value: '{not json' });
+    await waitFor(() => handled.some((h) => h.n === 2), {
+      timeoutMs: 30_000,
+      description: 'the message after it',
+    });
+    await waitFor(committedEverything, {
+      timeoutMs: 30_000,
+      description: 'the offset committed after the write',
+    });
+  });
+
   it('on close, finishes the message in hand and commits it before leaving', async () => {
     await send('product-slow', ping(1, { slowMs: 1_500 }));
     await waitFor(() => started.includes(1), { description: 'the slow handler to start' });
