@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
 import { createMessage } from '@tcc/contracts';
 import type { OrderReply, SagaMessage } from '@tcc/contracts';
+import { withLogContext } from '@tcc/observability';
 import { enqueueMessages } from '@tcc/outbox';
 import { ORDER_SETTINGS } from '../order.settings';
 import type { OrderSettings } from '../order.settings';
@@ -217,7 +218,7 @@ export class OrderSagaService {
       const rows = await m.query<{ id: string }[]>(sql, [limit]);
       for (const { id } of rows) {
         const locked = await this.lock(m, id);
-        if (locked) await this.step(m, locked, event, null);
+        if (locked) await withLogContext({ correlationId: id }, () => this.step(m, locked, event, null));
       }
       return rows.length;
     });
@@ -239,7 +240,6 @@ export class OrderSagaService {
     if (decision.state.status !== state.status) {
       this.log.log({
         msg: `order ${decision.state.status.toLowerCase()}`,
-        correlationId: state.orderId,
         from: state.status,
         reason: decision.state.reason,
         detail: decision.state.reasonDetail,
