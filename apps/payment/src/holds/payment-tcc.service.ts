@@ -6,8 +6,9 @@ import { createMessage } from '@tcc/contracts';
 import type { MessageOfType, PayloadOf, PaymentCommand, PaymentReply } from '@tcc/contracts';
 import { PermanentError } from '@tcc/kafka';
 import { enqueueMessages } from '@tcc/outbox';
-import { decideCancel, decideConfirm, decideRefund, decideTry } from '../domain/hold-rules';
-import type { HoldFence, HoldStatus, Phase, RefuseReason } from '../domain/hold-rules';
+import type { RefuseReason } from '@tcc/tcc';
+import { holdRules } from '../domain/hold-rules';
+import type { HoldStatus, Phase } from '../domain/hold-rules';
 import { PAYMENT_SETTINGS } from '../payment.settings';
 import type { PaymentSettings } from '../payment.settings';
 
@@ -18,13 +19,19 @@ interface FenceRow {
   replies: Partial<Record<Phase, PaymentReply>>;
 }
 
+/** Whether the fence stores a reply to this phase already: the command is a duplicate. */
+function replied(fence: FenceRow | undefined, phase: Phase): boolean {
+  return fence !== undefined && Object.hasOwn(fence.replies, phase);
+}
+
 type Command<T extends PaymentCommand['type']> = MessageOfType<T>;
 
 /**
  * Payment's side of the saga. Each command is one database transaction: read the hold row (the
- * fence) with a row lock, decide (domain/hold-rules.ts), move the points in the wallet under its
- * own guard (`balance >= amount`, CHECK constraints), record the outcome and the reply in the
- * fence, and put the reply in the outbox. The Kafka offset is committed after this commits.
+ * fence) with a row lock, decide (domain/hold-rules.ts: the shared @tcc/tcc fence rules in
+ * payment's words), move the points in the wallet under its own guard (`balance >= amount`, CHECK
+ * constraints), record the outcome and the reply in the fence, and put the reply in the outbox. The
+ * Kafka offset is committed after this commits.
  *
  * Money moves between the wallet's columns only: try balance → held, confirm held → captured,
  * cancel and expiry held → balance, refund captured → balance, so balance + held + captured stays
@@ -48,10 +55,11 @@ export class PaymentTccService {
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, command);
       const now = new Date();
-      const outcome = decideTry(fence.view, new Date(command.payload.deadline), now);
-      if (outcome.kind === 'replay') return this.replay(m, command, fence.row, 'try');
+      const deadline = new Date(command.payload.deadline);
+      const outcome = holdRules.decideTry(fence, replied(fence, 'try'), deadline, now);
+      if (outcome.kind === 'replay') return this.replay(m, command, fence, 'try');
       if (outcome.kind === 'reject') {
-        return this.rejectTry(m, command, fence.row === undefined, outcome.reason);
+        return this.rejectTry(m, command, fence === undefined, outcome.reason);
       }
       const held = await this.changeWallet(
         m,
@@ -86,14 +94,15 @@ export class PaymentTccService {
     const { orderId, customerId } = command.payload;
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, command);
-      const outcome = decideConfirm(fence.view);
-      if (outcome.kind === 'replay') return this.replay(m, command, fence.row, 'confirm');
-      if (outcome.kind === 'refuse' || !fence.row) {
+      const outcome = holdRules.decideConfirm(fence, replied(fence, 'confirm'));
+      if (outcome.kind === 'replay') return this.replay(m, command, fence, 'confirm');
+      if (outcome.kind === 'refuse' || !fence) {
         const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
-        return this.refuse(m, command, fence.row, 'confirm', 'PaymentConfirmRefused', reason);
+        return this.refuse(m, command, fence, 'confirm', 'PaymentConfirmRefused', reason);
       }
-      const amount = fence.row.amount;
-      if (outcome.kind === 'capture') {
+      const amount = fence.amount;
+      if (outcome.kind === 'apply') {
+        // capture what the try held
         await this.mustChangeWallet(
           m,
           `UPDATE wallets SET held = held - $2, captured = captured + $2, updated_at = now()
@@ -102,6 +111,7 @@ export class PaymentTccService {
           amount,
         );
       } else {
+        // reacquire: the sweeper released the hold, so capture straight from the balance
         const taken = await this.changeWallet(
           m,
           `UPDATE wallets SET balance = balance - $2, captured = captured + $2, updated_at = now()
@@ -109,7 +119,7 @@ export class PaymentTccService {
           customerId,
           amount,
         );
-        if (!taken) return this.refuse(m, command, fence.row, 'confirm', 'PaymentConfirmRefused', 'EXPIRED');
+        if (!taken) return this.refuse(m, command, fence, 'confirm', 'PaymentConfirmRefused', 'EXPIRED');
       }
       const reply = this.reply(command, 'PaymentCaptured', { orderId, customerId, amount });
       await this.update(m, orderId, 'CAPTURED', 'confirm', reply);
@@ -121,12 +131,12 @@ export class PaymentTccService {
     const { orderId, customerId } = command.payload;
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, command);
-      const outcome = decideCancel(fence.view);
+      const outcome = holdRules.decideCancel(fence, replied(fence, 'cancel'));
       switch (outcome.kind) {
         case 'replay':
-          return this.replay(m, command, fence.row, 'cancel');
+          return this.replay(m, command, fence, 'cancel');
         case 'refuse':
-          return this.refuse(m, command, fence.row, 'cancel', 'PaymentCancelRefused', outcome.reason);
+          return this.refuse(m, command, fence, 'cancel', 'PaymentCancelRefused', outcome.reason);
         case 'empty-rollback': {
           const reply = this.reply(command, 'PaymentReleased', {
             orderId,
@@ -148,11 +158,12 @@ export class PaymentTccService {
             released: 0,
             emptyRollback: false,
           });
-          await this.update(m, orderId, fence.row?.status ?? 'RELEASED', 'cancel', reply);
+          await this.update(m, orderId, fence?.status ?? 'RELEASED', 'cancel', reply);
           return this.send(m, reply, `nothing held for ${customerId}`);
         }
-        case 'release': {
-          const amount = fence.row?.amount ?? 0;
+        case 'apply': {
+          // release what the try held
+          const amount = fence?.amount ?? 0;
           await this.mustChangeWallet(
             m,
             `UPDATE wallets SET held = held - $2, balance = balance + $2, updated_at = now()
@@ -177,13 +188,13 @@ export class PaymentTccService {
     const { orderId, customerId } = command.payload;
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, command);
-      const outcome = decideRefund(fence.view);
-      if (outcome.kind === 'replay') return this.replay(m, command, fence.row, 'refund');
-      if (outcome.kind === 'refuse' || !fence.row) {
+      const outcome = holdRules.decideCompensate(fence, replied(fence, 'refund'));
+      if (outcome.kind === 'replay') return this.replay(m, command, fence, 'refund');
+      if (outcome.kind === 'refuse' || !fence) {
         const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
-        return this.refuse(m, command, fence.row, 'refund', 'PaymentRefundRefused', reason);
+        return this.refuse(m, command, fence, 'refund', 'PaymentRefundRefused', reason);
       }
-      const amount = fence.row.amount;
+      const amount = fence.amount;
       await this.mustChangeWallet(
         m,
         `UPDATE wallets SET captured = captured - $2, balance = balance + $2, updated_at = now()
@@ -253,10 +264,7 @@ export class PaymentTccService {
    * a protocol error, not a business outcome: no reply could be right, and touching either wallet
    * would be wrong, so it is dead-lettered.
    */
-  private async lockFence(
-    m: EntityManager,
-    command: PaymentCommand,
-  ): Promise<{ row: FenceRow | undefined; view: HoldFence | undefined }> {
+  private async lockFence(m: EntityManager, command: PaymentCommand): Promise<FenceRow | undefined> {
     const { orderId, customerId } = command.payload;
     const rows = await m.query<FenceRow[]>(
       'SELECT customer_id, amount::float8 AS amount, status, replies FROM holds WHERE order_id = $1 FOR UPDATE',
@@ -268,14 +276,7 @@ export class PaymentTccService {
         `${command.type} for order ${orderId} names customer ${customerId}, but the order's hold belongs to ${row.customer_id}`,
       );
     }
-    return {
-      row,
-      view: row && {
-        status: row.status,
-        amount: row.amount,
-        repliedPhases: Object.keys(row.replies) as Phase[],
-      },
-    };
+    return row;
   }
 
   /** Runs a guarded wallet UPDATE … RETURNING; true when it changed the wallet. */

@@ -5,8 +5,9 @@ import type { EntityManager } from 'typeorm';
 import { createMessage } from '@tcc/contracts';
 import type { MessageOfType, PayloadOf, SagaMessage, StockReply } from '@tcc/contracts';
 import { enqueueMessages } from '@tcc/outbox';
-import { decideCancel, decideConfirm, decideReturn, decideTry } from '../domain/reservation-rules';
-import type { Phase, RefuseReason, ReservationFence, ReservationStatus } from '../domain/reservation-rules';
+import type { RefuseReason } from '@tcc/tcc';
+import { reservationRules } from '../domain/reservation-rules';
+import type { Phase, ReservationStatus } from '../domain/reservation-rules';
 import { STOCK_SETTINGS } from '../stock.settings';
 import type { StockSettings } from '../stock.settings';
 
@@ -16,13 +17,19 @@ interface FenceRow {
   replies: Partial<Record<Phase, StockReply>>;
 }
 
+/** Whether the fence stores a reply to this phase already: the command is a duplicate. */
+function replied(fence: FenceRow | undefined, phase: Phase): boolean {
+  return fence !== undefined && Object.hasOwn(fence.replies, phase);
+}
+
 type Command<T extends 'StockTry' | 'StockConfirm' | 'StockCancel' | 'StockReturn'> = MessageOfType<T>;
 
 /**
  * Stock's side of the saga. Each command is one database transaction: read the reservation row
- * (the fence) with a row lock, decide (domain/reservation-rules.ts), change the product under its
- * own guard (`available >= quantity`, CHECK constraints), record the outcome and the reply in the
- * fence, and put the reply in the outbox. The Kafka offset is committed after this commits.
+ * (the fence) with a row lock, decide (domain/reservation-rules.ts: the shared @tcc/tcc fence
+ * rules in stock's words), change the product under its own guard (`available >= quantity`, CHECK
+ * constraints), record the outcome and the reply in the fence, and put the reply in the outbox. The
+ * Kafka offset is committed after this commits.
  *
  * Locks are always taken reservation first, then product, so confirm, cancel and the sweeper
  * cannot deadlock each other; a try locks only the product and inserts its reservation, and two
@@ -42,10 +49,11 @@ export class StockTccService {
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, orderId, productId);
       const now = new Date();
-      const outcome = decideTry(fence.view, new Date(command.payload.deadline), now);
-      if (outcome.kind === 'replay') return this.replay(m, command, fence.row, 'try');
+      const deadline = new Date(command.payload.deadline);
+      const outcome = reservationRules.decideTry(fence, replied(fence, 'try'), deadline, now);
+      if (outcome.kind === 'replay') return this.replay(m, command, fence, 'try');
       if (outcome.kind === 'reject') {
-        return this.rejectTry(m, command, fence.row === undefined, outcome.reason);
+        return this.rejectTry(m, command, fence === undefined, outcome.reason);
       }
       const reserved = await m.query<[{ price: string }[], number]>(
         `UPDATE products SET available = available - $2, reserved = reserved + $2, updated_at = now()
@@ -80,26 +88,28 @@ export class StockTccService {
     const { orderId, productId } = command.payload;
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, orderId, productId);
-      const outcome = decideConfirm(fence.view);
-      if (outcome.kind === 'replay') return this.replay(m, command, fence.row, 'confirm');
-      if (outcome.kind === 'refuse' || !fence.row) {
+      const outcome = reservationRules.decideConfirm(fence, replied(fence, 'confirm'));
+      if (outcome.kind === 'replay') return this.replay(m, command, fence, 'confirm');
+      if (outcome.kind === 'refuse' || !fence) {
         const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
-        return this.refuse(m, command, fence.row, 'confirm', 'StockConfirmRefused', reason);
+        return this.refuse(m, command, fence, 'confirm', 'StockConfirmRefused', reason);
       }
-      const quantity = fence.row.quantity;
-      if (outcome.kind === 'sell') {
+      const quantity = fence.quantity;
+      if (outcome.kind === 'apply') {
+        // sell what the try reserved
         await m.query(
           'UPDATE products SET reserved = reserved - $2, sold = sold + $2, updated_at = now() WHERE id = $1',
           [productId, quantity],
         );
       } else {
+        // reacquire: the sweeper released the reservation, so sell from what is available now
         const taken = await m.query<[unknown[], number]>(
           `UPDATE products SET available = available - $2, sold = sold + $2, updated_at = now()
             WHERE id = $1 AND available >= $2 RETURNING id`,
           [productId, quantity],
         );
         if (taken[0].length === 0) {
-          return this.refuse(m, command, fence.row, 'confirm', 'StockConfirmRefused', 'EXPIRED');
+          return this.refuse(m, command, fence, 'confirm', 'StockConfirmRefused', 'EXPIRED');
         }
       }
       const reply = this.reply(command, 'StockConfirmed', { orderId, productId, quantity });
@@ -112,12 +122,12 @@ export class StockTccService {
     const { orderId, productId } = command.payload;
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, orderId, productId);
-      const outcome = decideCancel(fence.view);
+      const outcome = reservationRules.decideCancel(fence, replied(fence, 'cancel'));
       switch (outcome.kind) {
         case 'replay':
-          return this.replay(m, command, fence.row, 'cancel');
+          return this.replay(m, command, fence, 'cancel');
         case 'refuse':
-          return this.refuse(m, command, fence.row, 'cancel', 'StockCancelRefused', outcome.reason);
+          return this.refuse(m, command, fence, 'cancel', 'StockCancelRefused', outcome.reason);
         case 'empty-rollback': {
           const reply = this.reply(command, 'StockCancelled', {
             orderId,
@@ -139,11 +149,12 @@ export class StockTccService {
             released: 0,
             emptyRollback: false,
           });
-          await this.update(m, orderId, productId, fence.row?.status ?? 'CANCELLED', 'cancel', reply);
+          await this.update(m, orderId, productId, fence?.status ?? 'CANCELLED', 'cancel', reply);
           return this.send(m, reply, `nothing held for ${productId}`);
         }
-        case 'release': {
-          const quantity = fence.row?.quantity ?? 0;
+        case 'apply': {
+          // release what the try reserved
+          const quantity = fence?.quantity ?? 0;
           await m.query(
             'UPDATE products SET available = available + $2, reserved = reserved - $2, updated_at = now() WHERE id = $1',
             [productId, quantity],
@@ -165,13 +176,13 @@ export class StockTccService {
     const { orderId, productId } = command.payload;
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, orderId, productId);
-      const outcome = decideReturn(fence.view);
-      if (outcome.kind === 'replay') return this.replay(m, command, fence.row, 'return');
-      if (outcome.kind === 'refuse' || !fence.row) {
+      const outcome = reservationRules.decideCompensate(fence, replied(fence, 'return'));
+      if (outcome.kind === 'replay') return this.replay(m, command, fence, 'return');
+      if (outcome.kind === 'refuse' || !fence) {
         const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
-        return this.refuse(m, command, fence.row, 'return', 'StockReturnRefused', reason);
+        return this.refuse(m, command, fence, 'return', 'StockReturnRefused', reason);
       }
-      const quantity = fence.row.quantity;
+      const quantity = fence.quantity;
       await m.query(
         'UPDATE products SET sold = sold - $2, available = available + $2, updated_at = now() WHERE id = $1',
         [productId, quantity],
@@ -228,24 +239,17 @@ export class StockTccService {
 
   // ------------------------------------------------------------------ helpers
 
+  /** Locks the reservation (the fence), if there is one. */
   private async lockFence(
     m: EntityManager,
     orderId: string,
     productId: string,
-  ): Promise<{ row: FenceRow | undefined; view: ReservationFence | undefined }> {
+  ): Promise<FenceRow | undefined> {
     const rows = await m.query<FenceRow[]>(
       'SELECT status, quantity, replies FROM reservations WHERE order_id = $1 AND product_id = $2 FOR UPDATE',
       [orderId, productId],
     );
-    const row = rows[0];
-    return {
-      row,
-      view: row && {
-        status: row.status,
-        quantity: row.quantity,
-        repliedPhases: Object.keys(row.replies) as Phase[],
-      },
-    };
+    return rows[0];
   }
 
   private reply<T extends StockReply['type']>(

@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import { Server } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
+import type { ZodError } from 'zod';
 import type { Consumer, EachMessagePayload, IHeaders, Kafka, Producer } from 'kafkajs';
 import { anyEnvelopeSchema, deadLetterTopicOf, DeadLetterHeaders, Headers } from '@tcc/contracts';
 import type { AnyEnvelope } from '@tcc/contracts';
@@ -149,7 +150,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     }
     const envelope = anyEnvelopeSchema.safeParse(json);
     if (!envelope.success) {
-      return { ok: false, error: new PoisonMessageError(`envelope is invalid: ${envelope.error.message}`) };
+      return { ok: false, error: new PoisonMessageError(`envelope is invalid: ${describeIssues(envelope.error)}`) };
     }
     const schema = this.options.schemas[envelope.data.type];
     if (!schema || !this.getHandlerByPattern(envelope.data.type)) {
@@ -159,7 +160,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     if (!parsed.success) {
       return {
         ok: false,
-        error: new PoisonMessageError(`${envelope.data.type} fails its schema: ${parsed.error.message}`),
+        error: new PoisonMessageError(`${envelope.data.type} fails its schema: ${describeIssues(parsed.error)}`),
       };
     }
     return { ok: true, envelope: parsed.data as AnyEnvelope };
@@ -266,6 +267,11 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
 
 /** done: handled or dead-lettered, commit; interrupted: the consumer is stopping, do not commit */
 type Outcome = 'done' | 'interrupted';
+
+/** `payload.quantity: Too small: expected number to be >0; payload.orderId: Invalid UUID` */
+function describeIssues(error: ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`).join('; ');
+}
 
 function asError(error: unknown): Error {
   if (error instanceof Error) return error;
