@@ -20,29 +20,18 @@ const at = (state: BranchState, replied: Phase[] = ['try']): Given => ({ state, 
 const states: BranchState[] = ['tried', 'confirmed', 'cancelled', 'expired', 'rejected', 'compensated'];
 
 // Each participant's words for the same six states: the table must come out the same for both.
+const words = (
+  tried: string,
+  confirmed: string,
+  cancelled: string,
+  expired: string,
+  rejected: string,
+  compensated: string,
+): BranchStatusNames<string> => ({ tried, confirmed, cancelled, expired, rejected, compensated });
+
 const participants: [participant: string, names: BranchStatusNames<string>][] = [
-  [
-    'stock',
-    {
-      tried: 'RESERVED',
-      confirmed: 'CONFIRMED',
-      cancelled: 'CANCELLED',
-      expired: 'EXPIRED',
-      rejected: 'REJECTED',
-      compensated: 'RETURNED',
-    },
-  ],
-  [
-    'payment',
-    {
-      tried: 'HELD',
-      confirmed: 'CAPTURED',
-      cancelled: 'RELEASED',
-      expired: 'EXPIRED',
-      rejected: 'REJECTED',
-      compensated: 'REFUNDED',
-    },
-  ],
+  ['stock', words('RESERVED', 'CONFIRMED', 'CANCELLED', 'EXPIRED', 'REJECTED', 'RETURNED')],
+  ['payment', words('HELD', 'CAPTURED', 'RELEASED', 'EXPIRED', 'REJECTED', 'REFUNDED')],
 ];
 
 describe.each(participants)('fence rules in %s words', (_participant, names) => {

@@ -28,35 +28,48 @@ export type BranchStatusNames<S extends string> = Readonly<Record<BranchState, S
 export type RefuseReason =
   'NOT_RESERVED' | 'CANCELLED' | 'EXPIRED' | 'REJECTED' | 'CONFIRMED' | 'NOT_CONFIRMED';
 
+/** What the rules read of a branch's fence record: its status, in the participant's words. */
+export interface Fence<S extends string> {
+  status: S;
+}
+
+/** A duplicate: send the reply this phase got the first time, with no second effect. */
+export interface Replay {
+  kind: 'replay';
+}
+
+/** Refuse the phase with a reply saying why; the branch stays as it is. */
+export interface Refuse {
+  kind: 'refuse';
+  reason: RefuseReason;
+}
+
 export type TryDecision =
-  | { kind: 'replay' }
+  | Replay
   /** take the resource if it is there; the database guard decides between tried and rejected */
   | { kind: 'apply' }
   | { kind: 'reject'; reason: 'DEADLINE_PASSED' | 'ALREADY_CANCELLED' };
 
 export type ConfirmDecision =
-  | { kind: 'replay' }
-  /** turn what the try set aside into a final effect */
+  | Replay
+  /** turn what the try set aside into the final effect */
   | { kind: 'apply' }
   /** the sweeper released it: take the resource again, if it is still there */
   | { kind: 'reacquire' }
-  | { kind: 'refuse'; reason: RefuseReason };
+  | Refuse;
 
 export type CancelDecision =
-  | { kind: 'replay' }
+  | Replay
   /** give back what the try set aside */
   | { kind: 'apply' }
   /** nothing is held (cancelled, expired, rejected, compensated): succeed without an effect */
   | { kind: 'nothing-to-release' }
   /** no try seen yet: remember the cancel so a late try is refused */
   | { kind: 'empty-rollback' }
-  | { kind: 'refuse'; reason: RefuseReason };
+  | Refuse;
 
-export type CompensateDecision =
-  | { kind: 'replay' }
-  /** undo the confirmed effect */
-  | { kind: 'apply' }
-  | { kind: 'refuse'; reason: RefuseReason };
+/** undo the confirmed effect (stock's return, payment's refund) */
+export type CompensateDecision = Replay | { kind: 'apply' } | Refuse;
 
 /**
  * The decision table over a participant's own status names. `fence` is the branch's fence record,
@@ -64,15 +77,10 @@ export type CompensateDecision =
  * reply to this phase already (a duplicate command).
  */
 export interface FenceRules<S extends string> {
-  decideTry(
-    fence: { status: S } | undefined,
-    alreadyReplied: boolean,
-    deadline: Date,
-    now: Date,
-  ): TryDecision;
-  decideConfirm(fence: { status: S } | undefined, alreadyReplied: boolean): ConfirmDecision;
-  decideCancel(fence: { status: S } | undefined, alreadyReplied: boolean): CancelDecision;
-  decideCompensate(fence: { status: S } | undefined, alreadyReplied: boolean): CompensateDecision;
+  decideTry(fence: Fence<S> | undefined, alreadyReplied: boolean, deadline: Date, now: Date): TryDecision;
+  decideConfirm(fence: Fence<S> | undefined, alreadyReplied: boolean): ConfirmDecision;
+  decideCancel(fence: Fence<S> | undefined, alreadyReplied: boolean): CancelDecision;
+  decideCompensate(fence: Fence<S> | undefined, alreadyReplied: boolean): CompensateDecision;
 }
 
 export function fenceRules<S extends string>(names: BranchStatusNames<S>): FenceRules<S> {
@@ -82,7 +90,7 @@ export function fenceRules<S extends string>(names: BranchStatusNames<S>): Fence
     if (taken) throw new Error(`status ${status} names both the ${taken} and the ${state} state`);
     states.set(status, state);
   }
-  const stateOf = (fence: { status: S } | undefined): BranchState | undefined => {
+  const stateOf = (fence: Fence<S> | undefined): BranchState | undefined => {
     if (!fence) return undefined;
     const state = states.get(fence.status);
     if (!state) throw new Error(`unknown branch status ${fence.status}`);

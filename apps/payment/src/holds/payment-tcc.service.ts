@@ -8,9 +8,12 @@ import { PermanentError } from '@tcc/kafka';
 import { enqueueMessages } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { holdRules } from '../domain/hold-rules';
-import type { HoldStatus, Phase } from '../domain/hold-rules';
+import type { HoldStatus } from '../domain/hold-rules';
 import { PAYMENT_SETTINGS } from '../payment.settings';
 import type { PaymentSettings } from '../payment.settings';
+
+/** The phases whose reply a hold stores; `refund` is payment's compensation (undoes a capture). */
+type Phase = 'try' | 'confirm' | 'cancel' | 'refund';
 
 interface FenceRow {
   customer_id: string;

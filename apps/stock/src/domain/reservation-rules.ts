@@ -1,15 +1,13 @@
 /*
  * What a TCC command does to one reservation, given what the reservation (the fence record) says
- * already: the shared TCC fence rules of @tcc/tcc, in stock's words. A reservation is RESERVED by
- * a try, CONFIRMED (sold) by a confirm, CANCELLED by a cancel (or by a cancel before any try, the
- * empty rollback), EXPIRED by the sweeper, REJECTED by a failed try, and RETURNED by a return.
+ * already: the TCC fence rules of @tcc/tcc (see there for the anomalies they cover), in stock's
+ * words: a try leaves a reservation RESERVED, a confirm CONFIRMED (sold), a cancel CANCELLED (also
+ * a cancel that came before any try), the sweeper EXPIRED, a try that cannot be served REJECTED,
+ * and a return of a sale RETURNED.
  */
 import { fenceRules } from '@tcc/tcc';
 
 export type ReservationStatus = 'RESERVED' | 'CONFIRMED' | 'CANCELLED' | 'EXPIRED' | 'REJECTED' | 'RETURNED';
-
-/** The phases whose reply a reservation stores; `return` is stock's compensation. */
-export type Phase = 'try' | 'confirm' | 'cancel' | 'return';
 
 export const reservationRules = fenceRules<ReservationStatus>({
   tried: 'RESERVED',

@@ -7,9 +7,12 @@ import type { MessageOfType, PayloadOf, SagaMessage, StockReply } from '@tcc/con
 import { enqueueMessages } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { reservationRules } from '../domain/reservation-rules';
-import type { Phase, ReservationStatus } from '../domain/reservation-rules';
+import type { ReservationStatus } from '../domain/reservation-rules';
 import { STOCK_SETTINGS } from '../stock.settings';
 import type { StockSettings } from '../stock.settings';
+
+/** The phases whose reply a reservation stores; `return` is stock's compensation (undoes a sale). */
+type Phase = 'try' | 'confirm' | 'cancel' | 'return';
 
 interface FenceRow {
   status: ReservationStatus;
