@@ -7,6 +7,7 @@ import { paymentConfigSchema } from './payment.config';
 
 void runService({
   name: 'payment',
+  description: "Participant: customers' wallets (points), top-ups and holds.",
   configSchema: paymentConfigSchema,
   module: (config) => AppModule.register(config),
   consumer: (app, config) => consumerOptions(app, config, [Topics.paymentCommands], paymentCommandSchemas),

@@ -7,6 +7,7 @@ import { stockConfigSchema } from './stock.config';
 
 void runService({
   name: 'stock',
+  description: 'Participant: the catalog (products, prices, quantities) and its reservations.',
   configSchema: stockConfigSchema,
   module: (config) => AppModule.register(config),
   consumer: (app, config) => consumerOptions(app, config, [Topics.stockCommands], stockCommandSchemas),

@@ -1,3 +1,5 @@
 export * from './logger.module';
 export * from './correlation';
 export * from './boot-logger';
+export * from './metrics';
+export * from './trace-context';

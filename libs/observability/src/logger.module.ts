@@ -4,6 +4,7 @@ import { LoggerModule, PinoLogger } from 'nestjs-pino';
 import { Store, storage } from 'nestjs-pino/storage';
 import type { Params } from 'nestjs-pino';
 import { CORRELATION_HEADER } from './correlation';
+import { currentTrace } from './trace-context';
 
 export interface LoggingOptions {
   service: string;
@@ -32,10 +33,14 @@ export function pinoParams({ service, level }: LoggingOptions): Params {
       },
       customProps: (req) => {
         const correlationId = req.headers[CORRELATION_HEADER];
-        return typeof correlationId === 'string' ? { correlationId } : {};
+        const trace = currentTrace();
+        return {
+          ...(typeof correlationId === 'string' ? { correlationId } : {}),
+          ...(trace ? { traceId: trace.traceId, spanId: trace.spanId } : {}),
+        };
       },
-      // health probes every few seconds would drown the interesting lines
-      autoLogging: { ignore: (req) => req.url === '/health' },
+      // health probes and scrapes every few seconds would drown the interesting lines
+      autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
       redact: ['req.headers.authorization', 'req.headers.cookie'],
     },
   };

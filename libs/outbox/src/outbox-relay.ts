@@ -6,6 +6,7 @@ import { Client } from 'pg';
 import type { Message, TopicMessages } from 'kafkajs';
 import { DataSource } from 'typeorm';
 import { Headers } from '@tcc/contracts';
+import { counter, gauge } from '@tcc/observability';
 import type { AnyEnvelope } from '@tcc/contracts';
 import { backoffDelay, defaultRetryPolicy, KafkaConnections } from '@tcc/kafka';
 import { OUTBOX_CHANNEL } from './outbox-writer';
@@ -26,6 +27,12 @@ interface OutboxRow {
   envelope: AnyEnvelope;
   headers: Record<string, string>;
 }
+
+const published = counter({
+  name: 'tcc_outbox_published_total',
+  help: 'Messages the outbox relay published (acknowledged by Kafka)',
+  labelNames: ['topic'],
+});
 
 /** Any integer that is the same in every instance of one service: one relay at a time per database. */
 const RELAY_LOCK = 7_340_001;
@@ -49,7 +56,17 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly kafka: KafkaConnections,
     @Inject(OUTBOX_RELAY_OPTIONS) private readonly options: OutboxRelayOptions,
-  ) {}
+  ) {
+    const db = this.dataSource;
+    gauge({
+      name: 'tcc_outbox_backlog',
+      help: 'Messages written to the outbox and not yet published',
+      async collect() {
+        const [row] = await db.query<{ count: string }[]>('SELECT count(*) FROM outbox');
+        this.set(Number(row?.count ?? 0));
+      },
+    });
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     // a hybrid app (HTTP + the Kafka consumer) calls bootstrap hooks twice
@@ -145,6 +162,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
         topicMessages: groupByTopic(rows).map((t) => ({ ...t, topic: this.kafka.topic(t.topic) })),
       });
       await manager.query('DELETE FROM outbox WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+      for (const r of rows) published.inc({ topic: r.topic });
       return rows.length;
     });
   }

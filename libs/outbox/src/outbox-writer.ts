@@ -1,6 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { routeOf } from '@tcc/contracts';
 import type { SagaMessage } from '@tcc/contracts';
+import { outgoingTraceparent, TRACEPARENT_HEADER } from '@tcc/observability';
 
 export const OUTBOX_CHANNEL = 'tcc_outbox';
 
@@ -14,6 +15,9 @@ export async function enqueueMessages(
   headers: Record<string, string> = {},
 ): Promise<void> {
   if (messages.length === 0) return;
+  // the current span (a request, a message being handled) is the parent of what it sends
+  const traceparent = outgoingTraceparent();
+  if (traceparent) headers = { [TRACEPARENT_HEADER]: traceparent, ...headers };
   const values: unknown[] = [];
   const rows = messages.map((message, i) => {
     const { topic, key } = routeOf(message);

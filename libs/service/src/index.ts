@@ -5,3 +5,5 @@ export * from './run-migrations';
 export * from './run-seed';
 export * from './periodic-task';
 export * from './http/zod-validation.pipe';
+export * from './metrics.controller';
+export * from './http/api-docs';

@@ -6,14 +6,17 @@ import type { z } from 'zod';
 import { ConfigError, loadConfig } from '@tcc/config';
 import type { ServiceConfig } from '@tcc/config';
 import { describeDatabaseError } from '@tcc/database';
-import { BootLogger } from '@tcc/observability';
+import { BootLogger, traceRequests } from '@tcc/observability';
 import { connectKafkaConsumer } from '@tcc/kafka';
+import { setupApiDocs } from './http/api-docs';
 import type { KafkaConsumerServer, KafkaConsumerServerOptions } from '@tcc/kafka';
 
 export interface ServiceDefinition<C extends ServiceConfig> {
   name: string;
   configSchema: z.ZodType<C> & z.ZodObject;
   module: (config: C) => DynamicModule;
+  /** one paragraph for the OpenAPI document at /docs */
+  description: string;
   /** the service's command consumer, when it has one */
   consumer?: (app: INestApplication, config: C) => KafkaConsumerServerOptions;
 }
@@ -41,6 +44,9 @@ export async function runService<C extends ServiceConfig>(
       abortOnError: false,
     });
     app.useLogger(app.get(PinoNestLogger));
+    // before Nest's own middleware (and so before the request log), every request becomes a span
+    app.use(traceRequests);
+    setupApiDocs(app, definition.name, definition.description);
     if (definition.consumer) consumer = connectKafkaConsumer(app, definition.consumer(app, config));
     await app.startAllMicroservices();
     await app.listen(config.PORT, config.HOST);

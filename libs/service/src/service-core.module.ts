@@ -8,7 +8,8 @@ import type { ServiceConfig } from '@tcc/config';
 import { postgresDataSourceOptions } from '@tcc/database';
 import { KafkaConnections, KafkaModule } from '@tcc/kafka';
 import type { KafkaConsumerServerOptions, MessageSchemas } from '@tcc/kafka';
-import { loggingModule } from '@tcc/observability';
+import { collectProcessMetrics, loggingModule } from '@tcc/observability';
+import { MetricsModule } from './metrics.controller';
 import { OutboxModule } from '@tcc/outbox';
 import { HealthModule } from './health.controller';
 
@@ -29,6 +30,7 @@ export interface ServiceCoreOptions {
 @Module({})
 export class ServiceCoreModule {
   static forRoot({ service, config, entities, migrations }: ServiceCoreOptions): DynamicModule {
+    collectProcessMetrics(service);
     return {
       module: ServiceCoreModule,
       imports: [
@@ -59,6 +61,7 @@ export class ServiceCoreModule {
           pollIntervalMs: config.OUTBOX_POLL_INTERVAL_MS,
         }),
         HealthModule,
+        MetricsModule,
       ],
       exports: [OutboxModule],
     };

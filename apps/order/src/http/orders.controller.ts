@@ -14,7 +14,8 @@ import {
 import type { Response } from 'express';
 import { z } from 'zod';
 import { ids } from '@tcc/contracts';
-import { ZodValidationPipe } from '@tcc/service';
+import { ApiIdempotencyKey, ApiJsonBody, ApiProblem, ZodValidationPipe } from '@tcc/service';
+import { ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { OrderSagaService } from '../orders/order-saga.service';
 import type { OrderView } from '../orders/order-saga.service';
 
@@ -34,6 +35,7 @@ const idempotencyKey = z
   .min(1, 'the Idempotency-Key header is required')
   .max(200, 'the Idempotency-Key header is at most 200 characters');
 
+@ApiTags('orders')
 @Controller('orders')
 export class OrdersController {
   constructor(private readonly orders: OrderSagaService) {}
@@ -44,6 +46,14 @@ export class OrdersController {
    */
   @Post()
   @HttpCode(202)
+  @ApiOperation({ summary: 'Place an order; its saga runs on, follow it with GET /orders/:id' })
+  @ApiIdempotencyKey()
+  @ApiJsonBody(placeOrderBody, 'prices come from the catalog, never from the client')
+  @ApiResponse({
+    status: 202,
+    description: 'accepted (or the same key and body again): the order, status TRYING; Location names it',
+  })
+  @ApiProblem(422, 'the Idempotency-Key was already used with a different body')
   async place(
     @Headers('idempotency-key') key: string | undefined,
     @Body(new ZodValidationPipe(placeOrderBody)) body: PlaceOrderBody,
@@ -75,6 +85,12 @@ export class OrdersController {
 
   /** The order with its lines, total, reason when cancelled, and every participant's steps. */
   @Get(':id')
+  @ApiOperation({
+    summary: 'The order: status, reason when cancelled, lines with prices, total, and every participant step',
+  })
+  @ApiParam({ name: 'id', description: 'order id (UUID)' })
+  @ApiProblem(400, 'not a UUID')
+  @ApiProblem(404, 'no such order')
   async get(@Param('id', new ZodValidationPipe(ids.orderId, 'order id')) id: string): Promise<OrderView> {
     const order = await this.orders.view(id);
     if (!order) throw new NotFoundException(`order ${id} does not exist`);

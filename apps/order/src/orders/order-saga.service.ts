@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
 import { createMessage } from '@tcc/contracts';
 import type { OrderReply, SagaMessage } from '@tcc/contracts';
-import { withLogContext } from '@tcc/observability';
+import { childSpan, counter, currentTrace, histogram, runInTrace, withLogContext } from '@tcc/observability';
 import { enqueueMessages } from '@tcc/outbox';
 import { ORDER_SETTINGS } from '../order.settings';
 import type { OrderSettings } from '../order.settings';
@@ -56,12 +56,15 @@ interface OrderRow {
   retry_count: number;
   idempotency_key: string;
   request_hash: string;
+  trace_id: string | null;
   created_at: Date;
   updated_at: Date;
 }
 interface Locked {
   state: SagaState;
   retryCount: number;
+  createdAt: Date;
+  traceId: string | null;
 }
 interface LineRow {
   line_no: number;
@@ -98,12 +101,20 @@ export class OrderSagaService {
     const now = Date.now();
     const deadline = new Date(now + this.settings.tryTimeoutMs);
     const holdUntil = new Date(deadline.getTime() + this.settings.confirmWindowMs);
-    return this.db.transaction(async (m) => {
+    const result = await this.db.transaction(async (m): Promise<PlaceResult> => {
       const inserted = await m.query<{ id: string }[]>(
-        `INSERT INTO orders (id, customer_id, status, idempotency_key, request_hash, deadline_at, hold_until, payment_state)
-         VALUES ($1, $2, 'TRYING', $3, $4, $5, $6, 'NOT_TRIED')
+        `INSERT INTO orders (id, customer_id, status, idempotency_key, request_hash, deadline_at, hold_until, payment_state, trace_id)
+         VALUES ($1, $2, 'TRYING', $3, $4, $5, $6, 'NOT_TRIED', $7)
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
-        [orderId, request.customerId, idempotencyKey, requestHash, deadline, holdUntil],
+        [
+          orderId,
+          request.customerId,
+          idempotencyKey,
+          requestHash,
+          deadline,
+          holdUntil,
+          currentTrace()?.traceId ?? null,
+        ],
       );
       if (inserted.length === 0) {
         // another request took this key (perhaps a moment ago, concurrently: the insert waited for it)
@@ -134,10 +145,13 @@ export class OrderSagaService {
       this.log.log({ msg: 'order placed', correlationId: orderId, lines: lines.length });
       return { kind: 'created', orderId };
     });
+    if (result.kind === 'created') sagaMetrics.started.inc();
+    return result;
   }
 
   /** Applies one reply from stock or payment; a reply seen before (same message id) is skipped. */
   async handleReply(reply: OrderReply): Promise<void> {
+    const finished: Finished[] = [];
     await this.db.transaction(async (m) => {
       const fresh = await m.query<unknown[]>(
         'INSERT INTO processed_messages (message_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING message_id',
@@ -156,8 +170,9 @@ export class OrderSagaService {
         });
         return;
       }
-      await this.step(m, locked, reply, reply);
+      await this.step(m, locked, reply, reply, finished);
     });
+    recordFinished(finished);
   }
 
   /** Cancels orders whose try phase passed its deadline. Returns how many it looked at. */
@@ -214,23 +229,38 @@ export class OrderSagaService {
   // ------------------------------------------------------------------ internals
 
   private async due(sql: string, limit: number, event: SagaEvent): Promise<number> {
-    return this.db.transaction(async (m) => {
+    const finished: Finished[] = [];
+    const count = await this.db.transaction(async (m) => {
       const rows = await m.query<{ id: string }[]>(sql, [limit]);
       for (const { id } of rows) {
         const locked = await this.lock(m, id);
-        if (locked) await withLogContext({ correlationId: id }, () => this.step(m, locked, event, null));
+        if (!locked) continue;
+        // a deadline or retry is a new span in the order's own trace
+        const span = childSpan(locked.traceId ? { traceId: locked.traceId } : undefined);
+        await runInTrace(span, () =>
+          withLogContext({ correlationId: id, traceId: span.traceId, spanId: span.spanId }, () =>
+            this.step(m, locked, event, null, finished),
+          ),
+        );
       }
       return rows.length;
     });
+    recordFinished(finished);
+    return count;
   }
 
   private async step(
     m: EntityManager,
-    { state, retryCount }: Locked,
+    { state, retryCount, createdAt }: Locked,
     event: SagaEvent,
     cause: SagaMessage | null,
+    finished: Finished[],
   ) {
     const decision = decide(state, event);
+    const { status, reason } = decision.state;
+    if (status !== state.status && (status === 'CONFIRMED' || status === 'CANCELLED')) {
+      finished.push({ status, reason, seconds: (Date.now() - createdAt.getTime()) / 1000 });
+    }
     await this.write(
       m,
       decision,
@@ -271,7 +301,7 @@ export class OrderSagaService {
       deadline: o.deadline_at.toISOString(),
       holdUntil: o.hold_until.toISOString(),
     };
-    return { state, retryCount: o.retry_count };
+    return { state, retryCount: o.retry_count, createdAt: o.created_at, traceId: o.trace_id };
   }
 
   /**
@@ -335,6 +365,35 @@ export class OrderSagaService {
       }),
     );
     await enqueueMessages(m, messages);
+  }
+}
+
+interface Finished {
+  status: 'CONFIRMED' | 'CANCELLED';
+  reason: CancelReason | null;
+  seconds: number;
+}
+
+const sagaMetrics = {
+  started: counter({ name: 'tcc_sagas_started_total', help: 'Orders placed (sagas started)' }),
+  finished: counter({
+    name: 'tcc_sagas_finished_total',
+    help: 'Sagas that reached a final state, by status and cancellation reason',
+    labelNames: ['status', 'reason'],
+  }),
+  duration: histogram({
+    name: 'tcc_saga_duration_seconds',
+    help: 'From POST /orders to the final state',
+    labelNames: ['status'],
+    buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+  }),
+};
+
+/** Counted after the transaction committed, so a retried transaction is not counted twice. */
+function recordFinished(finished: Finished[]): void {
+  for (const f of finished) {
+    sagaMetrics.finished.inc({ status: f.status, reason: f.reason ?? 'none' });
+    sagaMetrics.duration.observe({ status: f.status }, f.seconds);
   }
 }
 

@@ -45,6 +45,9 @@ export class OrderEntity {
   @Column({ name: 'retry_count', type: 'integer' })
   retryCount!: number;
 
+  @Column({ name: 'trace_id', type: 'text', nullable: true })
+  traceId!: string | null;
+
   @OneToMany(() => OrderLineEntity, (line) => line.order, { cascade: true })
   lines!: OrderLineEntity[];
 

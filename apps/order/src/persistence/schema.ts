@@ -3,7 +3,13 @@ import { OrderEntity } from './order.entity';
 import { OrderLineEntity } from './order-line.entity';
 import { Orders1763740000000 } from './migrations/1763740000000-orders';
 import { Saga1763760000000 } from './migrations/1763760000000-saga';
+import { Trace1763780000000 } from './migrations/1763780000000-trace';
 
 /** Every entity and migration of the order database, in one place for the app and the migrate command. */
 export const orderEntities = [OrderEntity, OrderLineEntity];
-export const orderMigrations = [Orders1763740000000, Outbox1763750000000, Saga1763760000000];
+export const orderMigrations = [
+  Orders1763740000000,
+  Outbox1763750000000,
+  Saga1763760000000,
+  Trace1763780000000,
+];

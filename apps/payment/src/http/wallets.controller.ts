@@ -14,7 +14,8 @@ import {
 import type { ExecutionContext } from '@nestjs/common';
 import { z } from 'zod';
 import { ids } from '@tcc/contracts';
-import { ZodValidationPipe } from '@tcc/service';
+import { ApiIdempotencyKey, ApiJsonBody, ApiProblem, ZodValidationPipe } from '@tcc/service';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { WalletsService } from '../wallets/wallets.service';
 import type { HoldView, TopUpView, WalletView } from '../wallets/wallets.service';
 
@@ -42,11 +43,15 @@ interface ResponseStatus {
 }
 
 /** Operators' and tests' view of the wallets: create, read, top up; and the holds of orders. */
+@ApiTags('wallets')
 @Controller()
 export class WalletsController {
   constructor(private readonly wallets: WalletsService) {}
 
   @Post('wallets')
+  @ApiOperation({ summary: 'Open a wallet, optionally with a starting balance' })
+  @ApiJsonBody(createWallet)
+  @ApiProblem(409, 'the customer has a wallet')
   @HttpCode(201)
   async create(
     @Body(new ZodValidationPipe(createWallet)) body: z.infer<typeof createWallet>,
@@ -57,6 +62,8 @@ export class WalletsController {
   }
 
   @Get('wallets/:customerId')
+  @ApiOperation({ summary: 'A wallet: balance, held, captured, topped up in total' })
+  @ApiProblem(404, 'no such wallet')
   async get(
     @Param('customerId', new ZodValidationPipe(ids.customerId, 'customer id')) customerId: string,
   ): Promise<WalletView> {
@@ -70,6 +77,11 @@ export class WalletsController {
    * same request comes again under its key; 422 when the key was used for a different request.
    */
   @Post('wallets/:customerId/top-ups')
+  @ApiOperation({ summary: 'Top up; concurrent top-ups all count, a repeated key counts once' })
+  @ApiIdempotencyKey()
+  @ApiJsonBody(topUp)
+  @ApiProblem(404, 'no such wallet')
+  @ApiProblem(422, 'the Idempotency-Key was already used with a different request')
   async topUp(
     @Param('customerId', new ZodValidationPipe(ids.customerId, 'customer id')) customerId: string,
     @IdempotencyKey(new ZodValidationPipe(idempotencyKey, 'Idempotency-Key header')) key: string,
@@ -99,6 +111,8 @@ export class WalletsController {
 
   /** The hold (TCC fence record) of one order, with the reply sent for each phase. */
   @Get('holds/:orderId')
+  @ApiOperation({ summary: 'The hold (TCC fence record) of one order' })
+  @ApiProblem(404, 'no hold for this order')
   async hold(
     @Param('orderId', new ZodValidationPipe(ids.orderId, 'order id')) orderId: string,
   ): Promise<HoldView> {

@@ -13,7 +13,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { ids } from '@tcc/contracts';
-import { ZodValidationPipe } from '@tcc/service';
+import { ApiJsonBody, ApiProblem, ZodValidationPipe } from '@tcc/service';
+import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 
 const createProduct = z.object({
   id: ids.productId,
@@ -38,11 +39,15 @@ export interface ProductView {
 const productColumns = `id, name, price::float8 AS price, available, reserved, sold, stocked_total AS "stockedTotal"`;
 
 /** Operators' and tests' view of the catalog: create, restock, read. */
+@ApiTags('products')
 @Controller()
 export class ProductsController {
   constructor(@InjectDataSource() private readonly db: DataSource) {}
 
   @Post('products')
+  @ApiOperation({ summary: 'Create a product with its price (minor units) and quantity' })
+  @ApiJsonBody(createProduct)
+  @ApiProblem(409, 'a product with this id exists')
   @HttpCode(201)
   async create(
     @Body(new ZodValidationPipe(createProduct)) body: z.infer<typeof createProduct>,
@@ -57,6 +62,8 @@ export class ProductsController {
   }
 
   @Get('products/:id')
+  @ApiOperation({ summary: 'A product: price, available, reserved, sold, stocked in total' })
+  @ApiProblem(404, 'no such product')
   async get(
     @Param('id', new ZodValidationPipe(ids.productId, 'product id')) id: string,
   ): Promise<ProductView> {
@@ -69,6 +76,9 @@ export class ProductsController {
 
   /** Adds stock; concurrent restocks all count (one atomic UPDATE each). */
   @Post('products/:id/restock')
+  @ApiOperation({ summary: 'Add stock; concurrent restocks all count' })
+  @ApiJsonBody(restock)
+  @ApiProblem(404, 'no such product')
   @HttpCode(200)
   async restock(
     @Param('id', new ZodValidationPipe(ids.productId, 'product id')) id: string,
@@ -85,6 +95,8 @@ export class ProductsController {
 
   /** The reservations (TCC fence records) of one order. */
   @Get('reservations')
+  @ApiOperation({ summary: 'The reservations (TCC fence records) of one order' })
+  @ApiQuery({ name: 'orderId', description: 'order id (UUID)' })
   async reservations(
     @Query(new ZodValidationPipe(reservationQuery, 'query')) query: z.infer<typeof reservationQuery>,
   ): Promise<unknown[]> {

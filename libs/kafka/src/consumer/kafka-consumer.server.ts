@@ -7,7 +7,14 @@ import type { ZodError } from 'zod';
 import type { Consumer, EachMessagePayload, IHeaders, Kafka, Producer } from 'kafkajs';
 import { anyEnvelopeSchema, deadLetterTopicOf, DeadLetterHeaders, Headers } from '@tcc/contracts';
 import type { AnyEnvelope } from '@tcc/contracts';
-import { withLogContext } from '@tcc/observability';
+import {
+  childSpan,
+  parseTraceparent,
+  runInTrace,
+  TRACEPARENT_HEADER,
+  withLogContext,
+} from '@tcc/observability';
+import { consumerMetrics } from './consumer.metrics';
 import { backoffDelay, isRetriable } from '../backoff';
 import type { RetryPolicy } from '../backoff';
 import { KafkaMessageContext } from './kafka-message.context';
@@ -75,6 +82,13 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...topics], fromBeginning: true });
+    const { END_BATCH_PROCESS } = this.consumer.events;
+    this.consumer.on(END_BATCH_PROCESS, ({ payload: b }) => {
+      consumerMetrics.lag.set(
+        { group: groupId, topic: b.topic, partition: String(b.partition) },
+        Number(b.offsetLag),
+      );
+    });
     await this.consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently,
@@ -128,12 +142,29 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     const correlationId = decoded.ok
       ? decoded.envelope.correlationId
       : headerText(message.headers, Headers.correlationId);
-    await withLogContext({ correlationId, topic, partition, offset: message.offset }, async () => {
-      const outcome = decoded.ok
-        ? await this.dispatchWithRetry(payload, decoded.envelope)
-        : await this.deadLetter(payload, decoded.error, 1);
-      if (outcome === 'done') await this.commit(topic, partition, message.offset);
-    });
+    // this message's span, in the sender's trace (or a new one for a message that came without)
+    const span = childSpan(parseTraceparent(headerText(message.headers, TRACEPARENT_HEADER)));
+    const type = decoded.ok ? decoded.envelope.type : 'undecodable';
+    const started = process.hrtime.bigint();
+    const bindings = {
+      correlationId,
+      traceId: span.traceId,
+      spanId: span.spanId,
+      topic,
+      partition,
+      offset: message.offset,
+    };
+    await runInTrace(span, () =>
+      withLogContext(bindings, async () => {
+        const outcome = decoded.ok
+          ? await this.dispatchWithRetry(payload, decoded.envelope)
+          : await this.deadLetter(payload, decoded.error, 1);
+        if (outcome === 'interrupted') return;
+        await this.commit(topic, partition, message.offset);
+        consumerMetrics.handled.inc({ topic, type, outcome });
+        consumerMetrics.duration.observe({ topic, type }, Number(process.hrtime.bigint() - started) / 1e9);
+      }),
+    );
   }
 
   private decode(value: Buffer | null): { ok: true; envelope: AnyEnvelope } | { ok: false; error: Error } {
@@ -150,7 +181,10 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     }
     const envelope = anyEnvelopeSchema.safeParse(json);
     if (!envelope.success) {
-      return { ok: false, error: new PoisonMessageError(`envelope is invalid: ${describeIssues(envelope.error)}`) };
+      return {
+        ok: false,
+        error: new PoisonMessageError(`envelope is invalid: ${describeIssues(envelope.error)}`),
+      };
     }
     const schema = this.options.schemas[envelope.data.type];
     if (!schema || !this.getHandlerByPattern(envelope.data.type)) {
@@ -160,7 +194,9 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     if (!parsed.success) {
       return {
         ok: false,
-        error: new PoisonMessageError(`${envelope.data.type} fails its schema: ${describeIssues(parsed.error)}`),
+        error: new PoisonMessageError(
+          `${envelope.data.type} fails its schema: ${describeIssues(parsed.error)}`,
+        ),
       };
     }
     return { ok: true, envelope: parsed.data as AnyEnvelope };
@@ -178,12 +214,13 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
         });
         if (attempt > 1)
           this.log.log({ msg: 'handled after retries', type: envelope.type, attempts: attempt });
-        return 'done';
+        return 'handled';
       } catch (error) {
         if (!isRetriable(error) || attempt >= retry.maxAttempts) {
           return this.deadLetter(payload, asError(error), attempt);
         }
         const delay = backoffDelay(retry, attempt);
+        consumerMetrics.retried.inc({ topic: payload.topic, type: envelope.type });
         this.log.warn({
           msg: 'handler failed, retrying',
           type: envelope.type,
@@ -230,7 +267,8 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
           errorClass: error.name,
           attempts,
         });
-        return 'done';
+        consumerMetrics.deadLettered.inc({ topic, error_class: error.name });
+        return 'dead_lettered';
       } catch (sendError) {
         const delay = backoffDelay(this.options.retry, Math.min(attempt, 20));
         this.log.error({
@@ -265,8 +303,8 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   }
 }
 
-/** done: handled or dead-lettered, commit; interrupted: the consumer is stopping, do not commit */
-type Outcome = 'done' | 'interrupted';
+/** handled or dead_lettered: commit; interrupted: the consumer is stopping, do not commit */
+type Outcome = 'handled' | 'dead_lettered' | 'interrupted';
 
 /** `payload.quantity: Too small: expected number to be >0; payload.orderId: Invalid UUID` */
 function describeIssues(error: ZodError): string {

@@ -1,0 +1,45 @@
+import {
+  childSpan,
+  currentTrace,
+  formatTraceparent,
+  outgoingTraceparent,
+  parseTraceparent,
+  runInTrace,
+} from './trace-context';
+
+describe('W3C trace context', () => {
+  const parent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+  it('reads a traceparent and writes one back', () => {
+    const ctx = parseTraceparent(parent);
+    expect(ctx).toEqual({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' });
+    expect(formatTraceparent(ctx!)).toBe(parent);
+  });
+
+  it.each([
+    undefined,
+    '',
+    'garbage',
+    '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`,
+  ])('ignores %p', (value) => expect(parseTraceparent(value)).toBeUndefined());
+
+  it('keeps the trace id across spans and starts a new trace without a parent', () => {
+    const ctx = parseTraceparent(parent);
+    const child = childSpan(ctx);
+    expect(child.traceId).toBe(ctx?.traceId);
+    expect(child.spanId).toMatch(/^[0-9a-f]{16}$/);
+    expect(child.spanId).not.toBe(ctx?.spanId);
+    expect(childSpan().traceId).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('carries the current span through async work, and names it as the parent of outgoing messages', async () => {
+    const span = childSpan();
+    expect(outgoingTraceparent()).toBeUndefined();
+    await runInTrace(span, async () => {
+      await new Promise((r) => setTimeout(r, 1));
+      expect(currentTrace()).toEqual(span);
+      expect(outgoingTraceparent()).toBe(formatTraceparent(span));
+    });
+  });
+});
