@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { Kafka, logLevel } from 'kafkajs';
-import type { Admin } from 'kafkajs';
+import type { Admin, IHeaders } from 'kafkajs';
 import { DeadLetterHeaders, Headers, isDeadLetterTopic } from '@tcc/contracts';
 import type { DeadLetter, GroupLag, Hold, Order, Product, Reservation, Snapshot, Wallet } from './checks';
 
@@ -154,9 +154,10 @@ async function readDeadLetters(kafka: Kafka, admin: Admin, topics: string[]): Pr
   const groupId = `tcc-topics-cli-invariants-${Date.now()}`;
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200 });
   const letters: DeadLetter[] = [];
-  const header = (h: Record<string, unknown> | undefined, name: string) => {
+  const header = (h: IHeaders | undefined, name: string) => {
     const v = h?.[name];
-    return v === undefined || v === null ? null : String(v);
+    const first = Array.isArray(v) ? v[0] : v;
+    return first === undefined ? null : first.toString();
   };
   try {
     await consumer.connect();

@@ -72,7 +72,10 @@ function loadAccepted(file: string | undefined): Snapshot['accepted'] {
   }
   if (
     !Array.isArray(data) ||
-    !data.every((d) => typeof d?.idempotencyKey === 'string' && typeof d?.orderId === 'string')
+    !data.every((d: unknown) => {
+      const entry = d as { idempotencyKey?: unknown; orderId?: unknown } | null;
+      return typeof entry?.idempotencyKey === 'string' && typeof entry.orderId === 'string';
+    })
   ) {
     throw new UsageError(
       `--accepted ${file}: expected a JSON array of {"idempotencyKey": "...", "orderId": "..."}`,
