@@ -1,0 +1,111 @@
+import type { Percentiles } from './stats';
+
+export interface StepResult {
+  rate: number;
+  durationS: number;
+  sent: number;
+  accepted: number;
+  rejected: number;
+  final: number;
+  confirmed: number;
+  cancelled: number;
+  unfinished: number;
+  /** orders that reached a final state per second of the step */
+  finalPerSecond: number;
+  latencyMs: Percentiles;
+  /** (seconds since step start, latency ms) of every final order, for the plot */
+  timeline: [number, number][];
+}
+
+export interface BenchResult {
+  startedAt: string;
+  machine: { cpus: number; memoryGiB: number; node: string };
+  floors: { kafkaRoundTripMs: Percentiles; postgresCommitMs: Percentiles };
+  steps: StepResult[];
+  maxRssMb: Record<string, number>;
+  bestRateUnderP99Ms: { limitMs: number; rate: number | null };
+  invariants: { exitCode: number | null; output: string };
+}
+
+const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2'];
+
+/** Latency over time, one colour per rate, as an SVG image. */
+export function latencyPlot(result: BenchResult): string {
+  const width = 900;
+  const height = 420;
+  const pad = { left: 60, right: 160, top: 30, bottom: 45 };
+  const maxT = Math.max(1, ...result.steps.map((s) => s.durationS));
+  const maxL = Math.max(1, ...result.steps.flatMap((s) => s.timeline.map(([, l]) => l)));
+  const x = (t: number) => pad.left + (t / maxT) * (width - pad.left - pad.right);
+  const y = (l: number) => height - pad.bottom - (l / maxL) * (height - pad.top - pad.bottom);
+  const dots = result.steps
+    .map((s, i) =>
+      s.timeline
+        .filter((_, k) => s.timeline.length < 4_000 || k % Math.ceil(s.timeline.length / 4_000) === 0)
+        .map(
+          ([t, l]) =>
+            `<circle cx="${x(t).toFixed(1)}" cy="${y(l).toFixed(1)}" r="1.4" fill="${COLORS[i % COLORS.length]}" fill-opacity="0.5"/>`,
+        )
+        .join(''),
+    )
+    .join('\n');
+  const legend = result.steps
+    .map((s, i) => {
+      const ly = pad.top + 18 * i;
+      return `<rect x="${width - pad.right + 15}" y="${ly}" width="10" height="10" fill="${COLORS[i % COLORS.length]}"/><text x="${width - pad.right + 30}" y="${ly + 9}" font-size="11">${s.rate}/s  p99 ${s.latencyMs.p99} ms</text>`;
+    })
+    .join('\n');
+  const ticks = [0, 0.25, 0.5, 0.75, 1]
+    .map(
+      (f) =>
+        `<text x="${pad.left - 6}" y="${y(f * maxL) + 4}" font-size="10" text-anchor="end">${Math.round(f * maxL)}</text><line x1="${pad.left}" x2="${width - pad.right}" y1="${y(f * maxL)}" y2="${y(f * maxL)}" stroke="#eee"/>`,
+    )
+    .join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+<text x="${pad.left}" y="18" font-size="13">POST /orders to final state: latency (ms) over each step's seconds</text>
+${ticks}
+<line x1="${pad.left}" y1="${height - pad.bottom}" x2="${width - pad.right}" y2="${height - pad.bottom}" stroke="black"/>
+<line x1="${pad.left}" y1="${pad.top}" x2="${pad.left}" y2="${height - pad.bottom}" stroke="black"/>
+<text x="${(width - pad.right) / 2}" y="${height - 10}" font-size="11">seconds into the step (0 - ${maxT})</text>
+${dots}
+${legend}
+</svg>
+`;
+}
+
+export function markdown(result: BenchResult): string {
+  const f = result.floors;
+  const rows = result.steps
+    .map(
+      (s) =>
+        `| ${s.rate}/s | ${s.durationS} s | ${s.accepted} | ${s.finalPerSecond.toFixed(1)} | ${s.confirmed}/${s.cancelled}/${s.unfinished} | ${s.latencyMs.p50} | ${s.latencyMs.p95} | ${s.latencyMs.p99} | ${s.latencyMs.max} |`,
+    )
+    .join('\n');
+  const rss = Object.entries(result.maxRssMb)
+    .map(([k, v]) => `${k} ${v} MB`)
+    .join(', ');
+  return `# Saga benchmark, ${result.startedAt}
+
+Machine: ${result.machine.cpus} cores, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}; Kafka, PostgreSQL, the
+three services and the load generator all on it. Open loop: orders are sent at a fixed rate
+whether or not earlier ones finished; latency is from sending POST /orders to the order's final
+state (its last update in the order database).
+
+| rate | for | accepted | final/s | confirmed/cancelled/unfinished | p50 ms | p95 ms | p99 ms | max ms |
+|---|---|---|---|---|---|---|---|---|
+${rows}
+
+Highest rate with p99 under ${result.bestRateUnderP99Ms.limitMs} ms: ${result.bestRateUnderP99Ms.rate ?? 'none of those tried'}/s.
+
+Floors on this machine: one Kafka produce-to-consume round trip p50 ${f.kafkaRoundTripMs.p50} ms (p99 ${f.kafkaRoundTripMs.p99});
+one PostgreSQL commit p50 ${f.postgresCommitMs.p50} ms (p99 ${f.postgresCommitMs.p99}). A confirmed order takes at least
+three Kafka round trips (try stock, try payment, confirm) and about nine commits.
+
+Largest RSS seen: ${rss}.
+
+Invariant checker afterwards: exit ${result.invariants.exitCode} (${result.invariants.exitCode === 0 ? 'all invariants hold' : 'see result.json'}).
+
+![latency](latency.svg)
+`;
+}
