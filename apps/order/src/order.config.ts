@@ -10,9 +10,13 @@ export const orderConfigSchema = z.object({
   ORDER_TRY_TIMEOUT_MS: env.int({ min: 100, max: 3_600_000, fallback: 10_000 }),
   /** how long after the deadline participants must keep what they hold, for the confirm to arrive */
   ORDER_CONFIRM_WINDOW_MS: env.int({ min: 1_000, max: 7 * 24 * 3_600_000, fallback: 120_000 }),
-  /** confirm/cancel commands without an answer are sent again after this, doubling up to the max */
-  ORDER_RETRY_INITIAL_MS: env.int({ min: 50, max: 3_600_000, fallback: 5_000 }),
-  ORDER_RETRY_MAX_MS: env.int({ min: 50, max: 24 * 3_600_000, fallback: 60_000 }),
+  /**
+   * confirm/cancel commands without an answer are sent again after this, doubling up to the max.
+   * Long on purpose: under load replies are late, not lost, and re-sending early multiplies the
+   * load that made them late (the benchmark saw a retry storm with 5 s).
+   */
+  ORDER_RETRY_INITIAL_MS: env.int({ min: 50, max: 3_600_000, fallback: 30_000 }),
+  ORDER_RETRY_MAX_MS: env.int({ min: 50, max: 24 * 3_600_000, fallback: 300_000 }),
   /** how often deadlines and retries are looked for */
   ORDER_SCHEDULER_INTERVAL_MS: env.int({ min: 10, max: 60_000, fallback: 250 }),
 });
