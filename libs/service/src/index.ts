@@ -7,3 +7,4 @@ export * from './periodic-task';
 export * from './http/zod-validation.pipe';
 export * from './metrics.controller';
 export * from './http/api-docs';
+export * from './expiry-sweeper';

@@ -1,18 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { BeforeApplicationShutdown, OnApplicationBootstrap } from '@nestjs/common';
-import { counter } from '@tcc/observability';
-import { PeriodicTask } from '@tcc/service';
+import { expirySweeper } from '@tcc/service';
+import type { PeriodicTask } from '@tcc/service';
 import { STOCK_SETTINGS } from '../stock.settings';
 import type { StockSettings } from '../stock.settings';
 import { StockTccService } from './stock-tcc.service';
-
-const BATCH = 100;
-
-const expired = counter({
-  name: 'tcc_reservations_expired_total',
-  help: 'Reservations (stock) and holds (payment) the sweeper released after their time to live',
-  labelNames: ['participant'],
-});
 
 /** Releases reservations that outlived their time to live, and reports each to the order service. */
 @Injectable()
@@ -20,11 +12,7 @@ export class ReservationSweeper implements OnApplicationBootstrap, BeforeApplica
   private readonly task: PeriodicTask;
 
   constructor(stock: StockTccService, @Inject(STOCK_SETTINGS) settings: StockSettings) {
-    this.task = new PeriodicTask('reservation-sweeper', settings.sweepIntervalMs, async () => {
-      const released = await stock.expireOverdue(BATCH);
-      expired.inc({ participant: 'stock' }, released);
-      return { more: released === BATCH };
-    });
+    this.task = expirySweeper('stock', settings.sweepIntervalMs, (limit) => stock.expireOverdue(limit));
   }
 
   onApplicationBootstrap(): void {
