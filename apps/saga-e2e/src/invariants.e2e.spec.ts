@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { testBrokers, workspaceRoot } from '@tcc/testing';
+import { runNode, testBrokers, workspaceRoot } from '@tcc/testing';
 import { Stack } from './support/stack';
 
 /** The invariant checker (./dev check) over a real stack after a mix of orders, then over a broken one. */
@@ -21,11 +19,10 @@ describe('invariant checker', () => {
     await stack?.stop();
   });
 
-  async function check(...args: string[]) {
-    const child = spawn(
-      process.execPath,
+  function check(...args: string[]) {
+    return runNode(
+      join(workspaceRoot, 'apps', 'invariants', 'dist', 'main.js'),
       [
-        join(workspaceRoot, 'apps', 'invariants', 'dist', 'main.js'),
         '--order-db',
         stack.databases.get('order')?.url ?? '',
         '--stock-db',
@@ -38,14 +35,8 @@ describe('invariant checker', () => {
         stack.prefix,
         ...args,
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      {},
     );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const [code] = (await once(child, 'exit')) as [number | null];
-    return { code, stdout, stderr };
   }
 
   it('holds after confirmed, cancelled and concurrent orders, with every accepted request accounted for', async () => {

@@ -13,33 +13,9 @@ import {
   Topics,
 } from '@tcc/contracts';
 import type { SagaMessage } from '@tcc/contracts';
-import { createTopic, readTopic, testBrokers, testKafka, waitFor } from '@tcc/testing';
+import { createTopic, readTopic, testBrokers, testKafka, topicsCli, waitFor } from '@tcc/testing';
 
-const cli = join(__dirname, '..', 'dist', 'main.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The built CLI as a user runs it, against the test broker, for this file's topic prefix. */
-async function topics(prefix: string, ...args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, [cli, ...args], {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      KAFKA_BROKERS: testBrokers().join(','),
-      KAFKA_TOPIC_PREFIX: prefix,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+const cli = join(__dirname, '..', 'dist', 'main.js'); // for the --follow test, which needs the live process
 
 describe('the topics CLI against a real broker', () => {
   const prefix = `cli-${randomBytes(3).toString('hex')}.`;
@@ -155,14 +131,14 @@ describe('the topics CLI against a real broker', () => {
   });
 
   it('list: every topic of the prefix with partitions, offsets and counts', async () => {
-    const run = await topics(prefix, 'list', '--json');
+    const run = await topicsCli(prefix, 'list', '--json');
     expect(run).toMatchObject({ code: 0, stderr: '' });
     const listed = JSON.parse(run.stdout) as { topic: string; messages: number; partitions: unknown[] }[];
     expect(listed.map((t) => t.topic).sort()).toEqual(allTopics.map(topic).sort());
     expect(listed.find((t) => t.topic === topic(Topics.stockCommands))).toMatchObject({ messages: 2 });
     expect(listed[0]?.partitions).toHaveLength(3);
 
-    const human = await topics(prefix, 'list');
+    const human = await topicsCli(prefix, 'list');
     expect(human.stdout).toMatch(/^TOPIC\s+PARTITION\s+LOW\s+HIGH\s+MESSAGES$/m);
     expect(human.stdout).toMatch(/6 topic\(s\), 5 message\(s\)/);
   });
@@ -187,7 +163,7 @@ describe('the topics CLI against a real broker', () => {
     await waitFor(() => seen === 2, { description: 'both messages read' });
     await consumer.disconnect();
 
-    const run = await topics(prefix, 'groups', '--group', groupId, '--json');
+    const run = await topicsCli(prefix, 'groups', '--group', groupId, '--json');
     expect(run.code).toBe(0);
     const [group] = JSON.parse(run.stdout) as {
       group: string;
@@ -199,7 +175,14 @@ describe('the topics CLI against a real broker', () => {
   });
 
   it('peek and tail: messages decoded through the schemas, filtered by key, type or correlation id', async () => {
-    const byType = await topics(prefix, 'peek', Topics.stockCommands, '--correlation-id', orderId, '--json');
+    const byType = await topicsCli(
+      prefix,
+      'peek',
+      Topics.stockCommands,
+      '--correlation-id',
+      orderId,
+      '--json',
+    );
     expect(byType.code).toBe(0);
     const lines = byType.stdout
       .trim()
@@ -215,10 +198,10 @@ describe('the topics CLI against a real broker', () => {
       problem: null,
     });
 
-    const tail = await topics(prefix, 'tail', Topics.stockCommands, '-n', '1');
+    const tail = await topicsCli(prefix, 'tail', Topics.stockCommands, '-n', '1');
     expect(tail.stdout).toContain(`StockTry  correlation=${other}`);
     expect(tail.stdout).toContain('1 message(s) of');
-    const none = await topics(prefix, 'peek', Topics.stockCommands, '--type', 'StockCancel');
+    const none = await topicsCli(prefix, 'peek', Topics.stockCommands, '--type', 'StockCancel');
     expect(none.stdout).toContain('0 message(s) of');
   });
 
@@ -257,19 +240,19 @@ describe('the topics CLI against a real broker', () => {
   });
 
   it('trace: every message of one order across topics, dead letters included, in time order', async () => {
-    const run = await topics(prefix, 'trace', orderId, '--json');
+    const run = await topicsCli(prefix, 'trace', orderId, '--json');
     expect(run.code).toBe(0);
     const found = JSON.parse(run.stdout) as { type: string; topic: string }[];
     expect(found.map((m) => m.type)).toEqual(['StockTry', 'StockReserved', 'PaymentTry', 'PaymentConfirm']);
     expect(found[3]?.topic).toBe(deadLetterTopicOf(topic(Topics.paymentCommands)));
 
-    const human = await topics(prefix, 'trace', orderId);
+    const human = await topicsCli(prefix, 'trace', orderId);
     expect(human.stdout).toContain(`order ${orderId}: 4 message(s)`);
     expect(human.stdout).toMatch(/PaymentConfirm\s+DEAD LETTER Error: connection terminated/);
   });
 
   it('dead-letters: lists them with reason and coordinates, replays chosen ones with key and message id', async () => {
-    const list = await topics(prefix, 'dead-letters', '--json');
+    const list = await topicsCli(prefix, 'dead-letters', '--json');
     const [letter] = JSON.parse(list.stdout) as Record<string, unknown>[];
     expect(letter).toMatchObject({
       key: 'alice',
@@ -280,13 +263,13 @@ describe('the topics CLI against a real broker', () => {
       attempts: 8,
     });
 
-    const refused = await topics(prefix, 'dead-letters', 'replay');
+    const refused = await topicsCli(prefix, 'dead-letters', 'replay');
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('needs confirmation');
-    const nothing = await topics(prefix, 'dead-letters', 'replay', '--key', 'bob', '--yes');
+    const nothing = await topicsCli(prefix, 'dead-letters', 'replay', '--key', 'bob', '--yes');
     expect(nothing.stdout).toContain('nothing replayed');
 
-    const replay = await topics(prefix, 'dead-letters', 'replay', '--error', 'Error', '--yes');
+    const replay = await topicsCli(prefix, 'dead-letters', 'replay', '--error', 'Error', '--yes');
     expect(replay.code).toBe(0);
     expect(replay.stdout).toContain('replayed 1 message(s)');
     const back = await readTopic(kafka, topic(Topics.paymentCommands), (m) =>
@@ -302,31 +285,31 @@ describe('the topics CLI against a real broker', () => {
   });
 
   it('bad input: a clear message and a non-zero exit', async () => {
-    expect(await topics(prefix, 'peek', 'no.such.topic')).toMatchObject({
+    expect(await topicsCli(prefix, 'peek', 'no.such.topic')).toMatchObject({
       code: 1,
       stderr: expect.stringContaining('unknown topic "no.such.topic"'),
     });
-    expect(await topics(prefix, 'peek')).toMatchObject({
+    expect(await topicsCli(prefix, 'peek')).toMatchObject({
       code: 2,
       stderr: expect.stringContaining('peek needs a topic'),
     });
-    expect(await topics(prefix, 'tail', Topics.stockCommands, '-n', 'many')).toMatchObject({
+    expect(await topicsCli(prefix, 'tail', Topics.stockCommands, '-n', 'many')).toMatchObject({
       code: 2,
       stderr: expect.stringContaining('--limit takes a whole number'),
     });
-    expect(await topics(prefix, 'frobnicate')).toMatchObject({
+    expect(await topicsCli(prefix, 'frobnicate')).toMatchObject({
       code: 2,
       stderr: expect.stringContaining('unknown command "frobnicate"'),
     });
-    expect(await topics(prefix, 'list', '--bogus')).toMatchObject({
+    expect(await topicsCli(prefix, 'list', '--bogus')).toMatchObject({
       code: 2,
       stderr: expect.stringContaining("Unknown option '--bogus'"),
     });
-    expect(await topics(prefix, 'dead-letters', '--topic', Topics.stockCommands)).toMatchObject({
+    expect(await topicsCli(prefix, 'dead-letters', '--topic', Topics.stockCommands)).toMatchObject({
       code: 2,
       stderr: expect.stringContaining('is not a dead-letter topic'),
     });
-    const down = await topics(prefix, 'list', '--brokers', '127.0.0.1:1');
+    const down = await topicsCli(prefix, 'list', '--brokers', '127.0.0.1:1');
     expect(down).toMatchObject({
       code: 1,
       stderr: expect.stringContaining('cannot reach Kafka at 127.0.0.1:1'),

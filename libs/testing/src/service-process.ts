@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { testBrokers } from './test-kafka';
 import { waitFor } from './wait-for';
 
 export const workspaceRoot = join(__dirname, '..', '..', '..');
@@ -15,16 +16,37 @@ export interface ProcessResult {
   stderr: string;
 }
 
+/** Runs a node script to its end with only the given environment (plus PATH). */
+export async function runNode(
+  file: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<ProcessResult> {
+  const child = spawn(process.execPath, [file, ...args], {
+    cwd: workspaceRoot,
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = collect(child);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  return { code, signal, ...output() };
+}
+
 /** Runs a built script of a service (dist/<script>.js) to its end. */
-export async function runScript(
+export function runScript(
   service: ServiceName,
   script: string,
   env: Record<string, string>,
 ): Promise<ProcessResult> {
-  const child = spawnNode(service, script, env);
-  const output = collect(child);
-  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
-  return { code, signal, ...output() };
+  return runNode(join(workspaceRoot, 'apps', service, 'dist', `${script}.js`), [], env);
+}
+
+/** The built topics CLI as an operator runs it (`./dev topics ...`), for one topic prefix on the test broker. */
+export function topicsCli(prefix: string, ...args: string[]): Promise<ProcessResult> {
+  return runNode(join(workspaceRoot, 'apps', 'topics-cli', 'dist', 'main.js'), args, {
+    KAFKA_BROKERS: testBrokers().join(','),
+    KAFKA_TOPIC_PREFIX: prefix,
+  });
 }
 
 function spawnNode(service: ServiceName, script: string, env: Record<string, string>): ChildProcess {

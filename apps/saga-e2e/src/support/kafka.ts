@@ -1,11 +1,8 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
 import { Partitioners } from 'kafkajs';
 import type { Kafka, Producer } from 'kafkajs';
 import { anyEnvelopeSchema } from '@tcc/contracts';
 import type { AnyEnvelope, SagaMessage } from '@tcc/contracts';
-import { readTopic, testBrokers, testKafka, workspaceRoot } from '@tcc/testing';
+import { readTopic, testKafka } from '@tcc/testing';
 import type { ReceivedMessage } from '@tcc/testing';
 
 /** Publishes straight to a topic, as a misbehaving or duplicating producer would. */
@@ -64,30 +61,4 @@ export class TopicClient {
   }
 }
 
-export interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The topics CLI exactly as an operator runs it (`./dev topics ...`), for one stack's topics. */
-export async function topicsCli(prefix: string, ...args: string[]): Promise<CliRun> {
-  const child = spawn(
-    process.execPath,
-    [join(workspaceRoot, 'apps', 'topics-cli', 'dist', 'main.js'), ...args],
-    {
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        KAFKA_BROKERS: testBrokers().join(','),
-        KAFKA_TOPIC_PREFIX: prefix,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+export { topicsCli } from '@tcc/testing';
