@@ -49,3 +49,15 @@ export function routeOf(message: SagaMessage): Route {
   }
   throw new Error(`no route for message type ${(message as { type: string }).type}`);
 }
+
+/** A reply to a command: same correlation id, caused by the command. */
+export function replyTo<T extends SagaMessage['type']>(
+  command: SagaMessage,
+  type: T,
+  payload: PayloadOf<T>,
+): MessageOfType<T> {
+  return createMessage(type, payload, {
+    correlationId: command.correlationId,
+    causationId: command.messageId,
+  });
+}

@@ -2,3 +2,4 @@ export * from './outbox.migration';
 export * from './outbox-writer';
 export * from './outbox-relay';
 export * from './outbox.module';
+export * from './fence-replies';

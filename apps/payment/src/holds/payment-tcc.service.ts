@@ -2,10 +2,10 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import { createMessage } from '@tcc/contracts';
-import type { MessageOfType, PayloadOf, PaymentCommand, PaymentReply } from '@tcc/contracts';
+import { createMessage, replyTo } from '@tcc/contracts';
+import type { MessageOfType, PaymentCommand, PaymentReply } from '@tcc/contracts';
 import { PermanentError } from '@tcc/kafka';
-import { enqueueMessages } from '@tcc/outbox';
+import { enqueueMessages, FenceReplies } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { holdRules } from '../domain/hold-rules';
 import type { HoldStatus } from '../domain/hold-rules';
@@ -47,6 +47,7 @@ type Command<T extends PaymentCommand['type']> = MessageOfType<T>;
 @Injectable()
 export class PaymentTccService {
   private readonly log = new Logger('payment');
+  private readonly replies = new FenceReplies('holds', ['order_id'], this.log);
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -60,7 +61,7 @@ export class PaymentTccService {
       const now = new Date();
       const deadline = new Date(command.payload.deadline);
       const outcome = holdRules.decideTry(fence, replied(fence, 'try'), deadline, now);
-      if (outcome.kind === 'replay') return this.replay(m, command, fence, 'try');
+      if (outcome.kind === 'replay') return this.replies.replay(m, command, fence?.replies, 'try');
       if (outcome.kind === 'reject') {
         return this.rejectTry(m, command, fence === undefined, outcome.reason);
       }
@@ -78,7 +79,7 @@ export class PaymentTccService {
       const expiresAt = new Date(
         Math.min(new Date(command.payload.holdUntil).getTime(), now.getTime() + this.settings.maxHoldMs),
       );
-      const reply = this.reply(command, 'PaymentHeld', {
+      const reply = replyTo(command, 'PaymentHeld', {
         orderId,
         customerId,
         amount,
@@ -89,7 +90,7 @@ export class PaymentTccService {
          VALUES ($1, $2, $3, 'HELD', $4, jsonb_build_object('try', $5::jsonb))`,
         [orderId, customerId, amount, expiresAt, JSON.stringify(reply)],
       );
-      await this.send(m, reply, `held ${amount} of ${customerId}'s points`);
+      await this.replies.send(m, reply, `held ${amount} of ${customerId}'s points`);
     });
   }
 
@@ -98,7 +99,7 @@ export class PaymentTccService {
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, command);
       const outcome = holdRules.decideConfirm(fence, replied(fence, 'confirm'));
-      if (outcome.kind === 'replay') return this.replay(m, command, fence, 'confirm');
+      if (outcome.kind === 'replay') return this.replies.replay(m, command, fence?.replies, 'confirm');
       if (outcome.kind === 'refuse' || !fence) {
         const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
         return this.refuse(m, command, fence, 'confirm', 'PaymentConfirmRefused', reason);
@@ -124,9 +125,9 @@ export class PaymentTccService {
         );
         if (!taken) return this.refuse(m, command, fence, 'confirm', 'PaymentConfirmRefused', 'EXPIRED');
       }
-      const reply = this.reply(command, 'PaymentCaptured', { orderId, customerId, amount });
-      await this.update(m, orderId, 'CAPTURED', 'confirm', reply);
-      await this.send(m, reply, `captured ${amount} of ${customerId}'s points`);
+      const reply = replyTo(command, 'PaymentCaptured', { orderId, customerId, amount });
+      await this.replies.record(m, [orderId], 'confirm', reply, 'CAPTURED');
+      await this.replies.send(m, reply, `captured ${amount} of ${customerId}'s points`);
     });
   }
 
@@ -137,11 +138,11 @@ export class PaymentTccService {
       const outcome = holdRules.decideCancel(fence, replied(fence, 'cancel'));
       switch (outcome.kind) {
         case 'replay':
-          return this.replay(m, command, fence, 'cancel');
+          return this.replies.replay(m, command, fence?.replies, 'cancel');
         case 'refuse':
           return this.refuse(m, command, fence, 'cancel', 'PaymentCancelRefused', outcome.reason);
         case 'empty-rollback': {
-          const reply = this.reply(command, 'PaymentReleased', {
+          const reply = replyTo(command, 'PaymentReleased', {
             orderId,
             customerId,
             released: 0,
@@ -152,17 +153,17 @@ export class PaymentTccService {
              VALUES ($1, $2, 0, 'RELEASED', 'EMPTY_ROLLBACK', jsonb_build_object('cancel', $3::jsonb))`,
             [orderId, customerId, JSON.stringify(reply)],
           );
-          return this.send(m, reply, `cancel before any try for ${customerId}: remembered`);
+          return this.replies.send(m, reply, `cancel before any try for ${customerId}: remembered`);
         }
         case 'nothing-to-release': {
-          const reply = this.reply(command, 'PaymentReleased', {
+          const reply = replyTo(command, 'PaymentReleased', {
             orderId,
             customerId,
             released: 0,
             emptyRollback: false,
           });
-          await this.update(m, orderId, fence?.status ?? 'RELEASED', 'cancel', reply);
-          return this.send(m, reply, `nothing held for ${customerId}`);
+          await this.replies.record(m, [orderId], 'cancel', reply, fence?.status ?? 'RELEASED');
+          return this.replies.send(m, reply, `nothing held for ${customerId}`);
         }
         case 'apply': {
           // release what the try held
@@ -174,14 +175,14 @@ export class PaymentTccService {
             customerId,
             amount,
           );
-          const reply = this.reply(command, 'PaymentReleased', {
+          const reply = replyTo(command, 'PaymentReleased', {
             orderId,
             customerId,
             released: amount,
             emptyRollback: false,
           });
-          await this.update(m, orderId, 'RELEASED', 'cancel', reply);
-          return this.send(m, reply, `released ${amount} of ${customerId}'s points`);
+          await this.replies.record(m, [orderId], 'cancel', reply, 'RELEASED');
+          return this.replies.send(m, reply, `released ${amount} of ${customerId}'s points`);
         }
       }
     });
@@ -192,7 +193,7 @@ export class PaymentTccService {
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, command);
       const outcome = holdRules.decideCompensate(fence, replied(fence, 'refund'));
-      if (outcome.kind === 'replay') return this.replay(m, command, fence, 'refund');
+      if (outcome.kind === 'replay') return this.replies.replay(m, command, fence?.replies, 'refund');
       if (outcome.kind === 'refuse' || !fence) {
         const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
         return this.refuse(m, command, fence, 'refund', 'PaymentRefundRefused', reason);
@@ -205,9 +206,9 @@ export class PaymentTccService {
         customerId,
         amount,
       );
-      const reply = this.reply(command, 'PaymentRefunded', { orderId, customerId, amount });
-      await this.update(m, orderId, 'REFUNDED', 'refund', reply);
-      await this.send(m, reply, `refunded ${amount} to ${customerId}`);
+      const reply = replyTo(command, 'PaymentRefunded', { orderId, customerId, amount });
+      await this.replies.record(m, [orderId], 'refund', reply, 'REFUNDED');
+      await this.replies.send(m, reply, `refunded ${amount} to ${customerId}`);
     });
   }
 
@@ -305,17 +306,6 @@ export class PaymentTccService {
     }
   }
 
-  private reply<T extends PaymentReply['type']>(
-    command: PaymentCommand,
-    type: T,
-    payload: PayloadOf<T>,
-  ): MessageOfType<T> {
-    return createMessage<T>(type, payload, {
-      correlationId: command.correlationId,
-      causationId: command.messageId,
-    });
-  }
-
   private async rejectTry(
     m: EntityManager,
     command: Command<'PaymentTry'>,
@@ -323,7 +313,7 @@ export class PaymentTccService {
     reason: 'INSUFFICIENT_FUNDS' | 'UNKNOWN_WALLET' | 'DEADLINE_PASSED' | 'ALREADY_CANCELLED',
   ): Promise<void> {
     const { orderId, customerId, amount } = command.payload;
-    const reply = this.reply(command, 'PaymentRejected', { orderId, customerId, reason });
+    const reply = replyTo(command, 'PaymentRejected', { orderId, customerId, reason });
     if (insert) {
       await m.query(
         `INSERT INTO holds (order_id, customer_id, amount, status, reason, replies)
@@ -331,9 +321,9 @@ export class PaymentTccService {
         [orderId, customerId, amount, reason, JSON.stringify(reply)],
       );
     } else {
-      await this.storeReply(m, orderId, 'try', reply);
+      await this.replies.record(m, [orderId], 'try', reply);
     }
-    await this.send(m, reply, `try for ${customerId} rejected: ${reason}`);
+    await this.replies.send(m, reply, `try for ${customerId} rejected: ${reason}`);
   }
 
   private async refuse(
@@ -345,53 +335,8 @@ export class PaymentTccService {
     reason: RefuseReason,
   ): Promise<void> {
     const { orderId, customerId } = command.payload;
-    const reply = this.reply(command, type, { orderId, customerId, reason });
-    if (row) await this.storeReply(m, orderId, phase, reply);
-    await this.send(m, reply, `${phase} for ${customerId} refused: ${reason}`);
-  }
-
-  /** A duplicate: send the reply that phase got the first time, with no second effect. */
-  private async replay(
-    m: EntityManager,
-    command: PaymentCommand,
-    row: FenceRow | undefined,
-    phase: Phase,
-  ): Promise<void> {
-    const stored = row?.replies[phase];
-    if (!stored) throw new Error(`no stored ${phase} reply to replay for ${command.correlationId}`);
-    await enqueueMessages(m, [stored]);
-    this.log.log({ msg: `duplicate ${command.type}: replayed ${stored.type}`, messageId: command.messageId });
-  }
-
-  private async update(
-    m: EntityManager,
-    orderId: string,
-    status: HoldStatus,
-    phase: Phase,
-    reply: PaymentReply,
-  ): Promise<void> {
-    await m.query(
-      `UPDATE holds SET status = $2, replies = replies || jsonb_build_object($3::text, $4::jsonb), updated_at = now()
-        WHERE order_id = $1`,
-      [orderId, status, phase, JSON.stringify(reply)],
-    );
-  }
-
-  private async storeReply(
-    m: EntityManager,
-    orderId: string,
-    phase: Phase,
-    reply: PaymentReply,
-  ): Promise<void> {
-    await m.query(
-      `UPDATE holds SET replies = replies || jsonb_build_object($2::text, $3::jsonb), updated_at = now()
-        WHERE order_id = $1`,
-      [orderId, phase, JSON.stringify(reply)],
-    );
-  }
-
-  private async send(m: EntityManager, reply: PaymentReply, what: string): Promise<void> {
-    await enqueueMessages(m, [reply]);
-    this.log.log({ msg: what, reply: reply.type });
+    const reply = replyTo(command, type, { orderId, customerId, reason });
+    if (row) await this.replies.record(m, [orderId], phase, reply);
+    await this.replies.send(m, reply, `${phase} for ${customerId} refused: ${reason}`);
   }
 }

@@ -2,9 +2,9 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import { createMessage } from '@tcc/contracts';
-import type { MessageOfType, PayloadOf, SagaMessage, StockReply } from '@tcc/contracts';
-import { enqueueMessages } from '@tcc/outbox';
+import { createMessage, replyTo } from '@tcc/contracts';
+import type { MessageOfType, StockReply } from '@tcc/contracts';
+import { enqueueMessages, FenceReplies } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { reservationRules } from '../domain/reservation-rules';
 import type { ReservationStatus } from '../domain/reservation-rules';
@@ -41,6 +41,7 @@ type Command<T extends 'StockTry' | 'StockConfirm' | 'StockCancel' | 'StockRetur
 @Injectable()
 export class StockTccService {
   private readonly log = new Logger('stock');
+  private readonly replies = new FenceReplies('reservations', ['order_id', 'product_id'], this.log);
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -54,7 +55,7 @@ export class StockTccService {
       const now = new Date();
       const deadline = new Date(command.payload.deadline);
       const outcome = reservationRules.decideTry(fence, replied(fence, 'try'), deadline, now);
-      if (outcome.kind === 'replay') return this.replay(m, command, fence, 'try');
+      if (outcome.kind === 'replay') return this.replies.replay(m, command, fence?.replies, 'try');
       if (outcome.kind === 'reject') {
         return this.rejectTry(m, command, fence === undefined, outcome.reason);
       }
@@ -71,7 +72,7 @@ export class StockTccService {
       const expiresAt = new Date(
         Math.min(new Date(command.payload.holdUntil).getTime(), now.getTime() + this.settings.maxHoldMs),
       );
-      const reply = this.reply(command, 'StockReserved', {
+      const reply = replyTo(command, 'StockReserved', {
         orderId,
         productId,
         quantity,
@@ -83,7 +84,7 @@ export class StockTccService {
          VALUES ($1, $2, $3, $4, 'RESERVED', $5, jsonb_build_object('try', $6::jsonb))`,
         [orderId, productId, quantity, price, expiresAt, JSON.stringify(reply)],
       );
-      await this.send(m, reply, `reserved ${quantity} of ${productId} at ${price}`);
+      await this.replies.send(m, reply, `reserved ${quantity} of ${productId} at ${price}`);
     });
   }
 
@@ -92,7 +93,7 @@ export class StockTccService {
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, orderId, productId);
       const outcome = reservationRules.decideConfirm(fence, replied(fence, 'confirm'));
-      if (outcome.kind === 'replay') return this.replay(m, command, fence, 'confirm');
+      if (outcome.kind === 'replay') return this.replies.replay(m, command, fence?.replies, 'confirm');
       if (outcome.kind === 'refuse' || !fence) {
         const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
         return this.refuse(m, command, fence, 'confirm', 'StockConfirmRefused', reason);
@@ -115,9 +116,9 @@ export class StockTccService {
           return this.refuse(m, command, fence, 'confirm', 'StockConfirmRefused', 'EXPIRED');
         }
       }
-      const reply = this.reply(command, 'StockConfirmed', { orderId, productId, quantity });
-      await this.update(m, orderId, productId, 'CONFIRMED', 'confirm', reply);
-      await this.send(m, reply, `sold ${quantity} of ${productId}`);
+      const reply = replyTo(command, 'StockConfirmed', { orderId, productId, quantity });
+      await this.replies.record(m, [orderId, productId], 'confirm', reply, 'CONFIRMED');
+      await this.replies.send(m, reply, `sold ${quantity} of ${productId}`);
     });
   }
 
@@ -128,11 +129,11 @@ export class StockTccService {
       const outcome = reservationRules.decideCancel(fence, replied(fence, 'cancel'));
       switch (outcome.kind) {
         case 'replay':
-          return this.replay(m, command, fence, 'cancel');
+          return this.replies.replay(m, command, fence?.replies, 'cancel');
         case 'refuse':
           return this.refuse(m, command, fence, 'cancel', 'StockCancelRefused', outcome.reason);
         case 'empty-rollback': {
-          const reply = this.reply(command, 'StockCancelled', {
+          const reply = replyTo(command, 'StockCancelled', {
             orderId,
             productId,
             released: 0,
@@ -143,17 +144,17 @@ export class StockTccService {
              VALUES ($1, $2, 0, 'CANCELLED', 'EMPTY_ROLLBACK', jsonb_build_object('cancel', $3::jsonb))`,
             [orderId, productId, JSON.stringify(reply)],
           );
-          return this.send(m, reply, `cancel before any try for ${productId}: remembered`);
+          return this.replies.send(m, reply, `cancel before any try for ${productId}: remembered`);
         }
         case 'nothing-to-release': {
-          const reply = this.reply(command, 'StockCancelled', {
+          const reply = replyTo(command, 'StockCancelled', {
             orderId,
             productId,
             released: 0,
             emptyRollback: false,
           });
-          await this.update(m, orderId, productId, fence?.status ?? 'CANCELLED', 'cancel', reply);
-          return this.send(m, reply, `nothing held for ${productId}`);
+          await this.replies.record(m, [orderId, productId], 'cancel', reply, fence?.status ?? 'CANCELLED');
+          return this.replies.send(m, reply, `nothing held for ${productId}`);
         }
         case 'apply': {
           // release what the try reserved
@@ -162,14 +163,14 @@ export class StockTccService {
             'UPDATE products SET available = available + $2, reserved = reserved - $2, updated_at = now() WHERE id = $1',
             [productId, quantity],
           );
-          const reply = this.reply(command, 'StockCancelled', {
+          const reply = replyTo(command, 'StockCancelled', {
             orderId,
             productId,
             released: quantity,
             emptyRollback: false,
           });
-          await this.update(m, orderId, productId, 'CANCELLED', 'cancel', reply);
-          return this.send(m, reply, `released ${quantity} of ${productId}`);
+          await this.replies.record(m, [orderId, productId], 'cancel', reply, 'CANCELLED');
+          return this.replies.send(m, reply, `released ${quantity} of ${productId}`);
         }
       }
     });
@@ -180,7 +181,7 @@ export class StockTccService {
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, orderId, productId);
       const outcome = reservationRules.decideCompensate(fence, replied(fence, 'return'));
-      if (outcome.kind === 'replay') return this.replay(m, command, fence, 'return');
+      if (outcome.kind === 'replay') return this.replies.replay(m, command, fence?.replies, 'return');
       if (outcome.kind === 'refuse' || !fence) {
         const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
         return this.refuse(m, command, fence, 'return', 'StockReturnRefused', reason);
@@ -190,9 +191,9 @@ export class StockTccService {
         'UPDATE products SET sold = sold - $2, available = available + $2, updated_at = now() WHERE id = $1',
         [productId, quantity],
       );
-      const reply = this.reply(command, 'StockReturned', { orderId, productId, quantity });
-      await this.update(m, orderId, productId, 'RETURNED', 'return', reply);
-      await this.send(m, reply, `took back ${quantity} of ${productId}`);
+      const reply = replyTo(command, 'StockReturned', { orderId, productId, quantity });
+      await this.replies.record(m, [orderId, productId], 'return', reply, 'RETURNED');
+      await this.replies.send(m, reply, `took back ${quantity} of ${productId}`);
     });
   }
 
@@ -255,17 +256,6 @@ export class StockTccService {
     return rows[0];
   }
 
-  private reply<T extends StockReply['type']>(
-    command: SagaMessage,
-    type: T,
-    payload: MessageOfType<T>['payload'],
-  ): MessageOfType<T> {
-    return createMessage<T>(type, payload as PayloadOf<T>, {
-      correlationId: command.correlationId,
-      causationId: command.messageId,
-    });
-  }
-
   private async rejectTry(
     m: EntityManager,
     command: Command<'StockTry'>,
@@ -273,7 +263,7 @@ export class StockTccService {
     reason: 'OUT_OF_STOCK' | 'UNKNOWN_PRODUCT' | 'DEADLINE_PASSED' | 'ALREADY_CANCELLED',
   ): Promise<void> {
     const { orderId, productId, quantity } = command.payload;
-    const reply = this.reply(command, 'StockRejected', { orderId, productId, reason });
+    const reply = replyTo(command, 'StockRejected', { orderId, productId, reason });
     if (insert) {
       await m.query(
         `INSERT INTO reservations (order_id, product_id, quantity, status, reason, replies)
@@ -281,9 +271,9 @@ export class StockTccService {
         [orderId, productId, quantity, reason, JSON.stringify(reply)],
       );
     } else {
-      await this.storeReply(m, orderId, productId, 'try', reply);
+      await this.replies.record(m, [orderId, productId], 'try', reply);
     }
-    await this.send(m, reply, `try for ${productId} rejected: ${reason}`);
+    await this.replies.send(m, reply, `try for ${productId} rejected: ${reason}`);
   }
 
   private async refuse(
@@ -295,55 +285,8 @@ export class StockTccService {
     reason: RefuseReason,
   ): Promise<void> {
     const { orderId, productId } = command.payload;
-    const reply = this.reply(command, type, { orderId, productId, reason });
-    if (row) await this.storeReply(m, orderId, productId, phase, reply);
-    await this.send(m, reply, `${phase} for ${productId} refused: ${reason}`);
-  }
-
-  /** A duplicate: send the reply that phase got the first time, with no second effect. */
-  private async replay(
-    m: EntityManager,
-    command: SagaMessage,
-    row: FenceRow | undefined,
-    phase: Phase,
-  ): Promise<void> {
-    const stored = row?.replies[phase];
-    if (!stored) throw new Error(`no stored ${phase} reply to replay for ${command.correlationId}`);
-    await enqueueMessages(m, [stored]);
-    this.log.log({ msg: `duplicate ${command.type}: replayed ${stored.type}`, messageId: command.messageId });
-  }
-
-  private async update(
-    m: EntityManager,
-    orderId: string,
-    productId: string,
-    status: ReservationStatus,
-    phase: Phase,
-    reply: StockReply,
-  ): Promise<void> {
-    await m.query(
-      `UPDATE reservations SET status = $3, replies = replies || jsonb_build_object($4::text, $5::jsonb), updated_at = now()
-        WHERE order_id = $1 AND product_id = $2`,
-      [orderId, productId, status, phase, JSON.stringify(reply)],
-    );
-  }
-
-  private async storeReply(
-    m: EntityManager,
-    orderId: string,
-    productId: string,
-    phase: Phase,
-    reply: StockReply,
-  ): Promise<void> {
-    await m.query(
-      `UPDATE reservations SET replies = replies || jsonb_build_object($3::text, $4::jsonb), updated_at = now()
-        WHERE order_id = $1 AND product_id = $2`,
-      [orderId, productId, phase, JSON.stringify(reply)],
-    );
-  }
-
-  private async send(m: EntityManager, reply: StockReply, what: string): Promise<void> {
-    await enqueueMessages(m, [reply]);
-    this.log.log({ msg: what, reply: reply.type });
+    const reply = replyTo(command, type, { orderId, productId, reason });
+    if (row) await this.replies.record(m, [orderId, productId], phase, reply);
+    await this.replies.send(m, reply, `${phase} for ${productId} refused: ${reason}`);
   }
 }

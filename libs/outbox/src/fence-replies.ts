@@ -1,0 +1,55 @@
+import type { Logger } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import type { SagaMessage } from '@tcc/contracts';
+import { enqueueMessages } from './outbox-writer';
+
+/**
+ * The reply side of a TCC participant's fence table (stock's reservations, payment's holds): every
+ * reply is recorded in the fence row under its phase and put in the outbox in the same
+ * transaction, and a duplicate command gets the recorded reply again (same message id).
+ */
+export class FenceReplies {
+  /** `table` and `keyColumns` are the participant's own constants, never user input */
+  constructor(
+    private readonly table: string,
+    private readonly keyColumns: readonly string[],
+    private readonly log: Logger,
+  ) {}
+
+  /** Records `reply` as the fence's answer to `phase`, and moves the fence to `status` if given. */
+  async record(
+    m: EntityManager,
+    key: readonly unknown[],
+    phase: string,
+    reply: SagaMessage,
+    status?: string,
+  ): Promise<void> {
+    const where = this.keyColumns.map((c, i) => `${c} = $${i + 1}`).join(' AND ');
+    const n = key.length;
+    const setStatus = status === undefined ? '' : `status = $${n + 3}, `;
+    await m.query(
+      `UPDATE ${this.table} SET ${setStatus}replies = replies || jsonb_build_object($${n + 1}::text, $${n + 2}::jsonb),
+              updated_at = now() WHERE ${where}`,
+      [...key, phase, JSON.stringify(reply), ...(status === undefined ? [] : [status])],
+    );
+  }
+
+  /** A duplicate: send the reply that phase got the first time, with no second effect. */
+  async replay(
+    m: EntityManager,
+    command: SagaMessage,
+    replies: Partial<Record<string, SagaMessage>> | undefined,
+    phase: string,
+  ): Promise<void> {
+    const stored = replies?.[phase];
+    if (!stored) throw new Error(`no stored ${phase} reply to replay for ${command.correlationId}`);
+    await enqueueMessages(m, [stored]);
+    this.log.log({ msg: `duplicate ${command.type}: replayed ${stored.type}`, messageId: command.messageId });
+  }
+
+  /** Puts the reply in the outbox and says what happened. */
+  async send(m: EntityManager, reply: SagaMessage, what: string): Promise<void> {
+    await enqueueMessages(m, [reply]);
+    this.log.log({ msg: what, reply: reply.type });
+  }
+}
