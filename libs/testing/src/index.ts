@@ -3,3 +3,4 @@ export * from './test-database';
 export * from './test-kafka';
 export * from './service-process';
 export * from './infrastructure';
+export * from './migrated-database';

@@ -1,41 +1,29 @@
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { createMessage } from '@tcc/contracts';
 import type { AnyEnvelope, MessageOfType } from '@tcc/contracts';
-import { postgresDataSourceOptions } from '@tcc/database';
 import { PermanentError } from '@tcc/kafka';
-import { createTestDatabase, waitFor } from '@tcc/testing';
-import type { TestDatabase } from '@tcc/testing';
+import { migratedTestDatabase, outboxEnvelopes, waitFor } from '@tcc/testing';
+import type { MigratedDatabase } from '@tcc/testing';
 import { paymentEntities, paymentMigrations } from '../persistence/schema';
 import { WalletsService } from '../wallets/wallets.service';
 import { PaymentTccService } from './payment-tcc.service';
 
 /** PaymentTccService and the top-ups against a real PostgreSQL: the fence, the guards and the sweeper. */
 describe('payment TCC participant (real PostgreSQL)', () => {
-  let database: TestDatabase;
+  let database: MigratedDatabase;
   let db: DataSource;
   let payment: PaymentTccService;
   let wallets: WalletsService;
 
   beforeAll(async () => {
-    database = await createTestDatabase('payment_tcc');
-    db = new DataSource(
-      postgresDataSourceOptions({
-        url: database.url,
-        poolSize: 20,
-        applicationName: 'payment-tcc-test',
-        entities: paymentEntities,
-        migrations: paymentMigrations,
-      }),
-    );
-    await db.initialize();
-    await db.runMigrations();
+    database = await migratedTestDatabase('payment_tcc', paymentEntities, paymentMigrations);
+    db = database.db;
     payment = new PaymentTccService(db, { maxHoldMs: 3_600_000, sweepIntervalMs: 1_000 });
     wallets = new WalletsService(db);
   });
 
   afterAll(async () => {
-    await db.destroy();
     await database.drop();
   });
 
@@ -60,13 +48,7 @@ describe('payment TCC participant (real PostgreSQL)', () => {
     return row;
   }
 
-  async function replies(orderId: string): Promise<AnyEnvelope[]> {
-    const rows = await db.query<{ envelope: AnyEnvelope }[]>(
-      `SELECT envelope FROM outbox WHERE envelope->>'correlationId' = $1 ORDER BY id`,
-      [orderId],
-    );
-    return rows.map((r) => r.envelope);
-  }
+  const replies = (orderId: string): Promise<AnyEnvelope[]> => outboxEnvelopes(db, orderId);
 
   const typesAndReasons = async (orderId: string) =>
     (await replies(orderId)).map((r) => [r.type, (r.payload as { reason?: string }).reason]);

@@ -1,37 +1,25 @@
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { createMessage } from '@tcc/contracts';
 import type { AnyEnvelope, MessageOfType } from '@tcc/contracts';
-import { postgresDataSourceOptions } from '@tcc/database';
-import { createTestDatabase, waitFor } from '@tcc/testing';
-import type { TestDatabase } from '@tcc/testing';
+import { migratedTestDatabase, outboxEnvelopes, waitFor } from '@tcc/testing';
+import type { MigratedDatabase } from '@tcc/testing';
 import { stockEntities, stockMigrations } from '../persistence/schema';
 import { StockTccService } from './stock-tcc.service';
 
 /** StockTccService against a real PostgreSQL: the fence, the guards and the sweeper. */
 describe('stock TCC participant (real PostgreSQL)', () => {
-  let database: TestDatabase;
+  let database: MigratedDatabase;
   let db: DataSource;
   let stock: StockTccService;
 
   beforeAll(async () => {
-    database = await createTestDatabase('stock_tcc');
-    db = new DataSource(
-      postgresDataSourceOptions({
-        url: database.url,
-        poolSize: 20,
-        applicationName: 'stock-tcc-test',
-        entities: stockEntities,
-        migrations: stockMigrations,
-      }),
-    );
-    await db.initialize();
-    await db.runMigrations();
+    database = await migratedTestDatabase('stock_tcc', stockEntities, stockMigrations);
+    db = database.db;
     stock = new StockTccService(db, { maxHoldMs: 3_600_000, sweepIntervalMs: 1_000 });
   });
 
   afterAll(async () => {
-    await db.destroy();
     await database.drop();
   });
 
@@ -56,13 +44,7 @@ describe('stock TCC participant (real PostgreSQL)', () => {
     return row;
   }
 
-  async function replies(orderId: string): Promise<AnyEnvelope[]> {
-    const rows = await db.query<{ envelope: AnyEnvelope }[]>(
-      `SELECT envelope FROM outbox WHERE envelope->>'correlationId' = $1 ORDER BY id`,
-      [orderId],
-    );
-    return rows.map((r) => r.envelope);
-  }
+  const replies = (orderId: string): Promise<AnyEnvelope[]> => outboxEnvelopes(db, orderId);
 
   const soon = (ms: number) => new Date(Date.now() + ms).toISOString();
 
