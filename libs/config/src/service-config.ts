@@ -43,4 +43,6 @@ export const consumerConfigShape = {
   CONSUMER_RETRY_MAX_MS: env.int({ min: 1, max: 600_000, fallback: 10_000 }),
   /** a member silent this long leaves the group and its partitions move (broker minimum: 6000) */
   CONSUMER_SESSION_TIMEOUT_MS: env.int({ min: 6_000, max: 300_000, fallback: 30_000 }),
+  /** a larger message is dead-lettered unread (a saga message is well under 2 KiB) */
+  CONSUMER_MAX_MESSAGE_BYTES: env.int({ min: 1_024, max: 1_000_000, fallback: 65_536 }),
 };

@@ -75,6 +75,7 @@ export interface ConsumerConfig {
   CONSUMER_RETRY_INITIAL_MS: number;
   CONSUMER_RETRY_MAX_MS: number;
   CONSUMER_SESSION_TIMEOUT_MS: number;
+  CONSUMER_MAX_MESSAGE_BYTES: number;
 }
 
 /** The consumer transport's options from the shared consumer configuration. */
@@ -93,6 +94,7 @@ export function consumerOptions(
     schemas,
     partitionsConsumedConcurrently: config.CONSUMER_CONCURRENCY,
     sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT_MS,
+    maxMessageBytes: config.CONSUMER_MAX_MESSAGE_BYTES,
     retry: {
       maxAttempts: config.CONSUMER_RETRY_MAX_ATTEMPTS,
       initialDelayMs: config.CONSUMER_RETRY_INITIAL_MS,

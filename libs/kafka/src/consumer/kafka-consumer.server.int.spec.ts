@@ -121,6 +121,7 @@ describe('KafkaConsumerServer against a real broker', () => {
       topics: [topic],
       schemas: { 'Test.Ping': pingSchema },
       partitionsConsumedConcurrently: 3,
+      maxMessageBytes: 4_096,
       retry: { maxAttempts, initialDelayMs: 20, maxDelayMs: 100, factor: 2, jitter: 0.5 },
     });
     await app.startAllMicroservices();
@@ -150,21 +151,27 @@ describe('KafkaConsumerServer against a real broker', () => {
     await send(key, JSON.stringify({ ...ping(1), payload: { n: 'one' } }));
     await send(key, JSON.stringify({ ...ping(2), type: 'Test.Unknown' }));
     await send(key, ping(3, { permanent: true }));
+    await send(key, JSON.stringify({ ...ping(5), padding: 'x'.repeat(5_000) }));
     await send(key, ping(4));
 
     await waitFor(() => handled.some((h) => h.n === 4), { description: 'the good message after the poison' });
-    const dead = await readTopic(kafka, deadLetterTopicOf(topic), (m) => m.length >= 4);
-    expect(dead).toHaveLength(4);
+    const dead = await readTopic(kafka, deadLetterTopicOf(topic), (m) => m.length >= 5);
+    expect(dead).toHaveLength(5);
     const partition = handled.find((h) => h.n === 4)?.partition;
-    expect(dead.map((d) => d.key)).toEqual([key, key, key, key]);
+    expect(dead.map((d) => d.key)).toEqual([key, key, key, key, key]);
     expect(dead[0]?.value).toBe('{not json');
     expect(dead.map((d) => d.headers[DeadLetterHeaders.errorClass])).toEqual([
       'PoisonMessageError',
       'PoisonMessageError',
       'UnknownMessageTypeError',
       'PermanentError',
+      'PoisonMessageError',
     ]);
     expect(dead[2]?.headers[DeadLetterHeaders.errorMessage]).toBe('unknown message type "Test.Unknown"');
+    expect(dead[4]?.headers[DeadLetterHeaders.errorMessage]).toMatch(
+      /^message is \d+ bytes, more than the 4096 allowed$/,
+    );
+    expect(handled.some((h) => h.n === 5)).toBe(false);
     for (const [i, d] of dead.entries()) {
       expect(d.headers).toMatchObject({
         [DeadLetterHeaders.originalTopic]: topic,

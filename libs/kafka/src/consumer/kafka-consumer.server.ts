@@ -33,7 +33,11 @@ export interface KafkaConsumerServerOptions {
   /** partitions handled side by side; each partition is always handled one message at a time */
   partitionsConsumedConcurrently: number;
   sessionTimeoutMs?: number;
+  /** a message larger than this is dead-lettered unread (saga messages are well under 2 KiB) */
+  maxMessageBytes?: number;
 }
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
 const STACK_LIMIT = 4_000;
 
@@ -170,6 +174,13 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   private decode(value: Buffer | null): { ok: true; envelope: AnyEnvelope } | { ok: false; error: Error } {
     if (value === null)
       return { ok: false, error: new PoisonMessageError('message has no value (tombstone)') };
+    const limit = this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    if (value.length > limit) {
+      return {
+        ok: false,
+        error: new PoisonMessageError(`message is ${value.length} bytes, more than the ${limit} allowed`),
+      };
+    }
     let json: unknown;
     try {
       json = JSON.parse(value.toString('utf8'));
