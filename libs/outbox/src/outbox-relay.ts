@@ -51,6 +51,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private loop: Promise<void> | undefined;
   private listener: Client | undefined;
   private wake: (() => void) | undefined;
+  /** a NOTIFY (or shutdown) arrived while the relay was busy: the next idle() returns at once */
+  private woken = false;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -79,7 +81,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   /** Stops after publishing what is already in the outbox (the last handled messages' replies). */
   async beforeApplicationShutdown(): Promise<void> {
     this.running = false;
-    this.wake?.();
+    this.notify();
     await this.loop;
     try {
       while ((await this.publishBatch()) > 0);
@@ -95,7 +97,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
         connectionString: this.options.databaseUrl,
         application_name: 'tcc-outbox-listener',
       });
-      client.on('notification', () => this.wake?.());
+      client.on('notification', () => this.notify());
       client.on('error', (error) => {
         this.log.warn({ msg: 'outbox listener lost; polling until it is back', err: error });
         this.listener = undefined;
@@ -127,18 +129,40 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
           attempt: failures,
           delayMs: delay,
         });
-        await this.idle(delay);
+        // not cut short by NOTIFY: while Kafka is away, every new row would otherwise retry at once
+        await this.pause(delay);
       }
     }
   }
 
+  private async pause(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (this.running && Date.now() < until) await sleep(Math.min(100, until - Date.now()));
+  }
+
+  private notify(): void {
+    this.woken = true;
+    this.wake?.();
+  }
+
+  /**
+   * Waits for a NOTIFY, or `ms` at most. A notification that came while the last batch was being
+   * published (rows committed after its SELECT) ends the wait at once, so no message waits for the
+   * poll interval.
+   */
   private idle(ms: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        this.wake = undefined;
+        this.woken = false;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
       this.wake = done;
     });
   }

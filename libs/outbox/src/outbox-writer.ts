@@ -32,9 +32,10 @@ export async function enqueueMessages(
     const p = i * 6;
     return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, $${p + 5}::jsonb, $${p + 6}::jsonb)`;
   });
+  // one round trip: a data-modifying WITH runs whether or not the outer query reads it
   await manager.query(
-    `INSERT INTO outbox (message_id, topic, key, type, envelope, headers) VALUES ${rows.join(', ')}`,
+    `WITH added AS (INSERT INTO outbox (message_id, topic, key, type, envelope, headers) VALUES ${rows.join(', ')})
+     SELECT pg_notify('${OUTBOX_CHANNEL}', '')`,
     values,
   );
-  await manager.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
 }

@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto';
+import { createMessage, Topics } from '@tcc/contracts';
+import { KafkaConnections } from '@tcc/kafka';
+import { migratedTestDatabase, readTopic, testBrokers, testKafka, uniqueName, waitFor } from '@tcc/testing';
+import type { MigratedDatabase } from '@tcc/testing';
+import { Outbox1763750000000 } from './outbox.migration';
+import { OutboxRelay } from './outbox-relay';
+import { enqueueMessages } from './outbox-writer';
+
+describe('OutboxRelay against a real broker and database', () => {
+  let database: MigratedDatabase;
+  let kafka: KafkaConnections;
+  let relay: OutboxRelay;
+  let prefix: string;
+
+  beforeEach(async () => {
+    database = await migratedTestDatabase('outbox_relay', [], [Outbox1763750000000]);
+    prefix = `${uniqueName('relay')}.`;
+    kafka = new KafkaConnections({
+      clientId: 'relay-test',
+      brokers: testBrokers(),
+      topics: [Topics.stockCommands],
+      topicPrefix: prefix,
+      topicPartitions: 3,
+      replicationFactor: 1,
+    });
+    await kafka.onModuleInit();
+    const url = database.db.options.url as string;
+    // a poll far longer than the test: every row must be published because of its NOTIFY
+    relay = new OutboxRelay(database.db, kafka, { databaseUrl: url, batchSize: 50, pollIntervalMs: 600_000 });
+    await relay.onApplicationBootstrap();
+  });
+
+  afterEach(async () => {
+    await relay.beforeApplicationShutdown();
+    await kafka.onApplicationShutdown();
+    await database.drop();
+  });
+
+  function command(orderId: string, n: number) {
+    return createMessage(
+      'StockConfirm',
+      { orderId, productId: `product-${n % 5}` },
+      { correlationId: orderId },
+    );
+  }
+
+  it('publishes rows committed while a batch is in flight without waiting for the poll', async () => {
+    const orderId = randomUUID();
+    const sent = [];
+    // many small transactions, so most commit while the relay is busy publishing an earlier batch
+    for (let n = 0; n < 300; n++) {
+      const message = command(orderId, n);
+      sent.push(message.messageId);
+      await database.db.transaction((m) => enqueueMessages(m, [message]));
+    }
+    await waitFor(
+      async () => {
+        const [row] = await database.db.query<{ count: string }[]>('SELECT count(*) FROM outbox');
+        return row?.count === '0';
+      },
+      { timeoutMs: 30_000, description: 'the outbox to be emptied by NOTIFY alone' },
+    );
+    const received = await readTopic(
+      testKafka(),
+      `${prefix}${Topics.stockCommands}`,
+      (messages) => messages.length >= sent.length,
+    );
+    // each product's commands arrive in the order they were written
+    for (let k = 0; k < 5; k++) {
+      const ids = received
+        .filter((r) => r.key === `product-${k}`)
+        .map((r) => (JSON.parse(r.value ?? '{}') as { messageId: string }).messageId);
+      expect(ids).toEqual(sent.filter((_, n) => n % 5 === k));
+    }
+  });
+});
