@@ -19,7 +19,7 @@ export const consumerMetrics = {
   }),
   duration: histogram({
     name: 'tcc_message_handling_seconds',
-    help: 'Time from taking a message to committing it, retries included',
+    help: 'Time from taking a message to marking it for commit, retries included',
     labelNames: ['topic', 'type'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
   }),

@@ -19,6 +19,7 @@ import { backoffDelay, isRetriable } from '../backoff';
 import type { RetryPolicy } from '../backoff';
 import { KafkaMessageContext } from './kafka-message.context';
 import { PoisonMessageError, UnknownMessageTypeError } from './errors';
+import { OffsetCommitter } from './offset-committer';
 import type { MessageSchemas } from './errors';
 
 export interface KafkaConsumerServerOptions {
@@ -45,7 +46,8 @@ const STACK_LIMIT = 4_000;
  * A Nest transport for Kafka that gives the guarantees the built-in one does not:
  * - each partition is handled strictly one message at a time, in offset order;
  * - the offset (offset + 1) is committed only after the handler (and so its database
- *   transaction) has finished;
+ *   transaction) has finished, by hand, off the message path (OffsetCommitter: one request in
+ *   flight carries every partition's newest handled offset);
  * - a failing handler is retried in place with exponential backoff while the partition waits
  *   and the consumer keeps heartbeating; after the last attempt, or at once for a message that
  *   can never succeed, the original bytes go to `<topic>.dlt` with the reason in headers, and only
@@ -58,6 +60,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   /** messages being handled right now, one at most per partition */
   private readonly inFlight = new Set<Promise<void>>();
   private closed: Promise<void> | undefined;
+  private committer: OffsetCommitter | undefined;
   private readonly log = new Logger(KafkaConsumerServer.name);
 
   constructor(private readonly options: KafkaConsumerServerOptions) {
@@ -84,9 +87,22 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       maxWaitTimeInMs: 500,
       retry: { retries: 10 },
     });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [...topics], fromBeginning: true });
-    const { END_BATCH_PROCESS } = this.consumer.events;
+    const consumer = this.consumer;
+    const committer = new OffsetCommitter({
+      commit: (offsets) => consumer.commitOffsets(offsets),
+      onError: (error, offsets, attempt) =>
+        this.log.warn({
+          msg: 'offset commit failed; sending it again',
+          err: asError(error),
+          offsets,
+          attempt,
+        }),
+    });
+    this.committer = committer;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...topics], fromBeginning: true });
+    const { END_BATCH_PROCESS, GROUP_JOIN } = consumer.events;
+    consumer.on(GROUP_JOIN, ({ payload }) => committer.assign(payload.memberAssignment));
     this.consumer.on(END_BATCH_PROCESS, ({ payload: b }) => {
       consumerMetrics.lag.set(
         { group: groupId, topic: b.topic, partition: String(b.partition) },
@@ -113,6 +129,11 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       if (!consumer) return;
       consumer.pause(this.options.topics.map((topic) => ({ topic })));
       await Promise.allSettled([...this.inFlight]);
+      const flushed = await Promise.race([
+        this.committer?.flush().then(() => true),
+        sleep(5_000).then(() => false),
+      ]);
+      if (!flushed) this.log.warn('offsets not committed at shutdown; those messages come again');
       await consumer.disconnect();
       this.log.log('consumer stopped');
     })();
@@ -164,7 +185,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
           ? await this.dispatchWithRetry(payload, decoded.envelope)
           : await this.deadLetter(payload, decoded.error, 1);
         if (outcome === 'interrupted') return;
-        await this.commit(topic, partition, message.offset);
+        this.committer?.mark(topic, partition, (BigInt(message.offset) + 1n).toString());
         consumerMetrics.handled.inc({ topic, type, outcome });
         consumerMetrics.duration.observe({ topic, type }, Number(process.hrtime.bigint() - started) / 1e9);
       }),
@@ -291,11 +312,6 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
         if (!(await this.wait(payload, delay))) return 'interrupted';
       }
     }
-  }
-
-  private async commit(topic: string, partition: number, offset: string): Promise<void> {
-    if (!this.consumer) return;
-    await this.consumer.commitOffsets([{ topic, partition, offset: (BigInt(offset) + 1n).toString() }]);
   }
 
   /**
