@@ -25,7 +25,7 @@ describe('OutboxRelay against a real broker and database', () => {
       replicationFactor: 1,
     });
     await kafka.onModuleInit();
-    const url = database.db.options.url as string;
+    const url = (database.db.options as { url: string }).url;
     // a poll far longer than the test: every row must be published because of its NOTIFY
     relay = new OutboxRelay(database.db, kafka, { databaseUrl: url, batchSize: 50, pollIntervalMs: 600_000 });
     await relay.onApplicationBootstrap();

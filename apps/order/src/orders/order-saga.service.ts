@@ -6,7 +6,7 @@ import type { EntityManager } from 'typeorm';
 import { createMessage } from '@tcc/contracts';
 import type { OrderReply, SagaMessage } from '@tcc/contracts';
 import { childSpan, counter, currentTrace, histogram, runInTrace, withLogContext } from '@tcc/observability';
-import { enqueueMessages } from '@tcc/outbox';
+import { NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
 import { ORDER_SETTINGS } from '../order.settings';
 import type { OrderSettings } from '../order.settings';
 import { decide, startSaga } from '../saga/order-saga';
@@ -57,15 +57,25 @@ interface OrderRow {
   idempotency_key: string;
   request_hash: string;
   trace_id: string | null;
+  version: number;
   created_at: Date;
   updated_at: Date;
 }
-interface Locked {
+/** An order as one saga step read it. */
+interface Loaded {
   state: SagaState;
+  version: number;
   retryCount: number;
   createdAt: Date;
   traceId: string | null;
+  /** the message being applied was applied before */
+  seen: boolean;
 }
+/** Runs one statement: the data source (autocommit) or a transaction's manager. */
+type Executor = Pick<EntityManager, 'query'>;
+
+/** A step that keeps losing the race for its order gives up; the consumer retries it with backoff. */
+const MAX_CONFLICTS = 20;
 interface LineRow {
   line_no: number;
   product_id: string;
@@ -75,11 +85,13 @@ interface LineRow {
 }
 
 /**
- * The order service's side of the saga: every change to an order (placing it, a reply, a
- * deadline, a retry) is one transaction that locks the order row, asks the pure saga
- * (saga/order-saga.ts) what follows, and writes the new state, the timeline and the commands
- * (outbox) together. An order is never stored without its commands, nor commands sent for an
- * order that was rolled back.
+ * The order service's side of the saga. Every change to an order (placing it, a reply, a deadline,
+ * a retry) reads the order, asks the pure saga (saga/order-saga.ts) what follows, and writes the
+ * new state, the lines, the timeline, the reply's message id and the commands (outbox) in ONE
+ * statement, guarded by the order's version: if another step changed the order since it was read,
+ * nothing is written and the step reads again. So an order is never stored without its commands,
+ * a reply is never applied twice, and a step costs two database round trips, with no lock held
+ * while it decides.
  */
 @Injectable()
 export class OrderSagaService {
@@ -101,68 +113,67 @@ export class OrderSagaService {
     const now = Date.now();
     const deadline = new Date(now + this.settings.tryTimeoutMs);
     const holdUntil = new Date(deadline.getTime() + this.settings.confirmWindowMs);
-    const result = await this.db.transaction(async (m): Promise<PlaceResult> => {
-      const inserted = await m.query<{ id: string }[]>(
-        `INSERT INTO orders (id, customer_id, status, idempotency_key, request_hash, deadline_at, hold_until, payment_state, trace_id)
-         VALUES ($1, $2, 'TRYING', $3, $4, $5, $6, 'NOT_TRIED', $7)
-         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
-        [
-          orderId,
-          request.customerId,
-          idempotencyKey,
-          requestHash,
-          deadline,
-          holdUntil,
-          currentTrace()?.traceId ?? null,
-        ],
-      );
-      if (inserted.length === 0) {
-        // another request took this key (perhaps a moment ago, concurrently: the insert waited for it)
-        const [existing] = await m.query<{ id: string; request_hash: string }[]>(
-          'SELECT id, request_hash FROM orders WHERE idempotency_key = $1',
-          [idempotencyKey],
-        );
-        if (!existing) throw new Error(`idempotency key ${idempotencyKey} vanished`);
-        return {
-          kind: existing.request_hash === requestHash ? 'replayed' : 'key-reused',
-          orderId: existing.id,
-        };
-      }
-      for (const [i, line] of lines.entries()) {
-        await m.query(
-          `INSERT INTO order_lines (order_id, line_no, product_id, quantity, state) VALUES ($1, $2, $3, $4, 'PENDING')`,
-          [orderId, i + 1, line.productId, line.quantity],
-        );
-      }
-      const decision = startSaga({
-        orderId,
-        customerId: request.customerId,
-        lines,
-        deadline: deadline.toISOString(),
-        holdUntil: holdUntil.toISOString(),
-      });
-      await this.write(m, decision, null, { at: null, count: 0 });
-      this.log.log({ msg: 'order placed', correlationId: orderId, lines: lines.length });
-      return { kind: 'created', orderId };
+    const decision = startSaga({
+      orderId,
+      customerId: request.customerId,
+      lines,
+      deadline: deadline.toISOString(),
+      holdUntil: holdUntil.toISOString(),
     });
+    const { state } = decision;
+    // the order, its lines, its timeline and its first commands: one statement, all or nothing
+    const p = new SqlParams();
+    const created = await this.db.query<{ id: string }[]>(
+      `WITH o AS (
+         INSERT INTO orders (id, customer_id, status, idempotency_key, request_hash, deadline_at, hold_until,
+                             payment_state, trace_id)
+         VALUES (${p.add(orderId)}, ${p.add(request.customerId)}, ${p.add(state.status)}, ${p.add(idempotencyKey)},
+                 ${p.add(requestHash)}, ${p.add(deadline)}, ${p.add(holdUntil)}, ${p.add(state.payment)},
+                 ${p.add(currentTrace()?.traceId ?? null)})
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id),
+       l AS (
+         INSERT INTO order_lines (order_id, line_no, product_id, quantity, state)
+         SELECT o.id, v.n, v.product_id, v.quantity, v.state
+           FROM o, unnest(${p.add(
+             state.lines.map((l) => l.productId),
+             'text[]',
+           )}, ${p.add(
+             state.lines.map((l) => l.quantity),
+             'int[]',
+           )}, ${p.add(
+             state.lines.map((l) => l.state),
+             'text[]',
+           )}) WITH ORDINALITY AS v(product_id, quantity, state, n)),
+       t AS (${this.timelineInsert(p, decision)}),
+       ob AS (${outboxInsert(p, this.messages(decision, null), { onlyIf: 'o' })})
+       SELECT o.id, ${NOTIFY_OUTBOX} FROM o`,
+      p.values,
+    );
+    let result: PlaceResult;
+    if (created.length === 1) {
+      this.log.log({ msg: 'order placed', correlationId: orderId, lines: lines.length });
+      result = { kind: 'created', orderId };
+    } else {
+      // another request took this key (perhaps a moment ago, concurrently: the insert waited for it)
+      const [existing] = await this.db.query<{ id: string; request_hash: string }[]>(
+        'SELECT id, request_hash FROM orders WHERE idempotency_key = $1',
+        [idempotencyKey],
+      );
+      if (!existing) throw new Error(`idempotency key ${idempotencyKey} vanished`);
+      result = {
+        kind: existing.request_hash === requestHash ? 'replayed' : 'key-reused',
+        orderId: existing.id,
+      };
+    }
     if (result.kind === 'created') sagaMetrics.started.inc();
     return result;
   }
 
   /** Applies one reply from stock or payment; a reply seen before (same message id) is skipped. */
   async handleReply(reply: OrderReply): Promise<void> {
-    const finished: Finished[] = [];
-    await this.db.transaction(async (m) => {
-      const fresh = await m.query<unknown[]>(
-        'INSERT INTO processed_messages (message_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING message_id',
-        [reply.messageId],
-      );
-      if (fresh.length === 0) {
-        this.log.log({ msg: 'duplicate reply skipped', type: reply.type, messageId: reply.messageId });
-        return;
-      }
-      const locked = await this.lock(m, reply.payload.orderId);
-      if (!locked) {
+    for (let attempt = 1; attempt <= MAX_CONFLICTS; attempt++) {
+      const loaded = await this.load(this.db, reply.payload.orderId, reply.messageId);
+      if (!loaded) {
         this.log.warn({
           msg: 'reply for an unknown order ignored',
           type: reply.type,
@@ -170,9 +181,16 @@ export class OrderSagaService {
         });
         return;
       }
-      await this.step(m, locked, reply, reply, finished);
-    });
-    recordFinished(finished);
+      if (loaded.seen) {
+        this.log.log({ msg: 'duplicate reply skipped', type: reply.type, messageId: reply.messageId });
+        return;
+      }
+      const finished = await this.step(this.db, loaded, reply, reply);
+      if (finished !== 'conflict') return recordFinished(finished);
+    }
+    throw new Error(
+      `order ${reply.payload.orderId} changed under ${MAX_CONFLICTS} attempts to apply ${reply.type}`,
+    );
   }
 
   /** Cancels orders whose try phase passed its deadline. Returns how many it looked at. */
@@ -228,20 +246,24 @@ export class OrderSagaService {
 
   // ------------------------------------------------------------------ internals
 
+  /** Steps the due orders, locked (SKIP LOCKED) so instances share them, in one transaction. */
   private async due(sql: string, limit: number, event: SagaEvent): Promise<number> {
     const finished: Finished[] = [];
     const count = await this.db.transaction(async (m) => {
       const rows = await m.query<{ id: string }[]>(sql, [limit]);
       for (const { id } of rows) {
-        const locked = await this.lock(m, id);
-        if (!locked) continue;
+        const loaded = await this.load(m, id, null);
+        if (!loaded) continue;
         // a deadline or retry is a new span in the order's own trace
-        const span = childSpan(locked.traceId ? { traceId: locked.traceId } : undefined);
-        await runInTrace(span, () =>
+        const span = childSpan(loaded.traceId ? { traceId: loaded.traceId } : undefined);
+        const done = await runInTrace(span, () =>
           withLogContext({ correlationId: id, traceId: span.traceId, spanId: span.spanId }, () =>
-            this.step(m, locked, event, null, finished),
+            this.step(m, loaded, event, null),
           ),
         );
+        // the row is locked by this transaction, so its version cannot have moved
+        if (done === 'conflict') throw new Error(`order ${id} changed while locked`);
+        finished.push(...done);
       }
       return rows.length;
     });
@@ -249,48 +271,52 @@ export class OrderSagaService {
     return count;
   }
 
+  /**
+   * Decides what `event` does to the order and writes it, if the order is still at the version
+   * it was read at. Returns the orders that reached a final state, or 'conflict' to read again.
+   */
   private async step(
-    m: EntityManager,
-    { state, retryCount, createdAt }: Locked,
+    db: Executor,
+    { state, version, retryCount, createdAt }: Loaded,
     event: SagaEvent,
     cause: SagaMessage | null,
-    finished: Finished[],
-  ) {
+  ): Promise<Finished[] | 'conflict'> {
     const decision = decide(state, event);
     const { status, reason } = decision.state;
-    if (status !== state.status && (status === 'CONFIRMED' || status === 'CANCELLED')) {
-      finished.push({ status, reason, seconds: (Date.now() - createdAt.getTime()) / 1000 });
-    }
-    await this.write(
-      m,
-      decision,
-      cause,
-      this.nextRetry(decision.state, decision.state.status !== state.status, event, retryCount),
-    );
-    if (decision.state.status !== state.status) {
+    const entered = status !== state.status;
+    const retry = this.nextRetry(decision.state, entered, event, retryCount);
+    if (!(await this.write(db, decision, version, cause, retry))) return 'conflict';
+    if (entered) {
       this.log.log({
-        msg: `order ${decision.state.status.toLowerCase()}`,
+        msg: `order ${status.toLowerCase()}`,
         from: state.status,
-        reason: decision.state.reason,
+        reason,
         detail: decision.state.reasonDetail,
         after: event.type,
       });
     }
+    return entered && (status === 'CONFIRMED' || status === 'CANCELLED')
+      ? [{ status, reason, seconds: (Date.now() - createdAt.getTime()) / 1000 }]
+      : [];
   }
 
-  private async lock(m: EntityManager, orderId: string): Promise<Locked | undefined> {
-    const [o] = await m.query<OrderRow[]>('SELECT * FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
+  /** The order with its lines, and whether `messageId` was applied to it before: one query. */
+  private async load(db: Executor, orderId: string, messageId: string | null): Promise<Loaded | undefined> {
+    const [o] = await db.query<(OrderRow & { lines: LineRow[]; seen: boolean })[]>(
+      `SELECT o.*,
+              (SELECT json_agg(l ORDER BY l.line_no) FROM order_lines l WHERE l.order_id = o.id) AS lines,
+              EXISTS (SELECT 1 FROM processed_messages WHERE message_id = $2) AS seen
+         FROM orders o WHERE o.id = $1`,
+      [orderId, messageId],
+    );
     if (!o) return undefined;
-    const lines = await m.query<LineRow[]>('SELECT * FROM order_lines WHERE order_id = $1 ORDER BY line_no', [
-      orderId,
-    ]);
     const state: SagaState = {
       orderId: o.id,
       customerId: o.customer_id,
       status: o.status,
       reason: o.reason,
       reasonDetail: o.reason_detail,
-      lines: lines.map((l) => ({
+      lines: o.lines.map((l) => ({
         productId: l.product_id,
         quantity: l.quantity,
         unitPrice: l.unit_price === null ? null : Number(l.unit_price),
@@ -301,7 +327,14 @@ export class OrderSagaService {
       deadline: o.deadline_at.toISOString(),
       holdUntil: o.hold_until.toISOString(),
     };
-    return { state, retryCount: o.retry_count, createdAt: o.created_at, traceId: o.trace_id };
+    return {
+      state,
+      version: o.version,
+      retryCount: o.retry_count,
+      createdAt: o.created_at,
+      traceId: o.trace_id,
+      seen: o.seen,
+    };
   }
 
   /**
@@ -321,50 +354,86 @@ export class OrderSagaService {
     return 'keep';
   }
 
-  /** Writes a decision: order row, lines, timeline, and the commands into the outbox. */
+  /**
+   * Writes a decision in one statement: the order (only if still at `version`), its lines, the
+   * timeline, the cause's message id (so it is never applied twice) and the commands (outbox).
+   * Every part but the order's own update is added once per row that update returns, so a lost
+   * race writes nothing. Returns whether it was written.
+   */
   private async write(
-    m: EntityManager,
-    { state, commands, timeline }: SagaDecision,
+    db: Executor,
+    decision: SagaDecision,
+    version: number,
     cause: SagaMessage | null,
     retry: Retry,
-  ) {
-    await m.query(
-      `UPDATE orders SET status = $2, reason = $3, reason_detail = $4, total = $5, payment_state = $6,
-              next_retry_at = CASE WHEN $9 THEN next_retry_at ELSE $7::timestamptz END,
-              retry_count = CASE WHEN $9 THEN retry_count ELSE $8::integer END,
-              updated_at = now()
-        WHERE id = $1`,
-      [
-        state.orderId,
-        state.status,
-        state.reason,
-        state.reasonDetail,
-        state.total,
-        state.payment,
-        retry === 'keep' ? null : retry.at,
-        retry === 'keep' ? 0 : retry.count,
-        retry === 'keep',
-      ],
+  ): Promise<boolean> {
+    const { state } = decision;
+    const p = new SqlParams();
+    const keep = retry === 'keep';
+    const parts = [
+      `o AS (
+         UPDATE orders SET status = ${p.add(state.status)}, reason = ${p.add(state.reason)},
+                reason_detail = ${p.add(state.reasonDetail)}, total = ${p.add(state.total, 'bigint')},
+                payment_state = ${p.add(state.payment)},
+                next_retry_at = ${keep ? 'next_retry_at' : p.add(retry.at, 'timestamptz')},
+                retry_count = ${keep ? 'retry_count' : p.add(retry.count, 'integer')},
+                version = version + 1, updated_at = now()
+          WHERE id = ${p.add(state.orderId)} AND version = ${p.add(version, 'integer')}
+          RETURNING id)`,
+      `l AS (
+         UPDATE order_lines ol SET state = v.state, unit_price = v.unit_price
+           FROM o, unnest(${p.add(
+             state.lines.map((l) => l.productId),
+             'text[]',
+           )}, ${p.add(
+             state.lines.map((l) => l.state),
+             'text[]',
+           )}, ${p.add(
+             state.lines.map((l) => l.unitPrice),
+             'bigint[]',
+           )}) AS v(product_id, state, unit_price)
+          WHERE ol.order_id = o.id AND ol.product_id = v.product_id)`,
+      `t AS (${this.timelineInsert(p, decision)})`,
+    ];
+    if (cause) {
+      parts.push(
+        `m AS (INSERT INTO processed_messages (message_id) SELECT ${p.add(cause.messageId, 'uuid')} FROM o)`,
+      );
+    }
+    const messages = this.messages(decision, cause);
+    if (messages.length > 0) parts.push(`ob AS (${outboxInsert(p, messages, { onlyIf: 'o' })})`);
+    const notify = messages.length > 0 ? `, ${NOTIFY_OUTBOX}` : '';
+    const written = await db.query<unknown[]>(
+      `WITH ${parts.join(',\n')} SELECT o.id${notify} FROM o`,
+      p.values,
     );
-    for (const l of state.lines) {
-      await m.query(
-        'UPDATE order_lines SET state = $3, unit_price = $4 WHERE order_id = $1 AND product_id = $2',
-        [state.orderId, l.productId, l.state, l.unitPrice],
-      );
-    }
-    for (const t of timeline) {
-      await m.query(
-        'INSERT INTO order_timeline (order_id, participant, state, detail) VALUES ($1, $2, $3, $4)',
-        [state.orderId, t.participant, t.state, t.detail],
-      );
-    }
-    const messages = commands.map((c) =>
+    return written.length === 1;
+  }
+
+  /** The decision's timeline entries, added for the order part `o` (once it exists or changed). */
+  private timelineInsert(p: SqlParams, { timeline }: SagaDecision): string {
+    return `INSERT INTO order_timeline (order_id, participant, state, detail)
+      SELECT o.id, v.participant, v.state, v.detail
+        FROM o, unnest(${p.add(
+          timeline.map((t) => t.participant),
+          'text[]',
+        )}, ${p.add(
+          timeline.map((t) => t.state),
+          'text[]',
+        )}, ${p.add(
+          timeline.map((t) => t.detail),
+          'text[]',
+        )}) WITH ORDINALITY AS v(participant, state, detail, n)
+       ORDER BY v.n`;
+  }
+
+  private messages({ state, commands }: SagaDecision, cause: SagaMessage | null): SagaMessage[] {
+    return commands.map((c) =>
       createMessage(c.type, c.payload as never, {
         correlationId: state.orderId,
         causationId: cause?.messageId ?? null,
       }),
     );
-    await enqueueMessages(m, messages);
   }
 }
 

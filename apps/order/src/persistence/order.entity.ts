@@ -48,6 +48,10 @@ export class OrderEntity {
   @Column({ name: 'trace_id', type: 'text', nullable: true })
   traceId!: string | null;
 
+  /** bumped by every saga step; a step writes only if it is still the version it read */
+  @Column({ type: 'integer', default: 0 })
+  version!: number;
+
   @OneToMany(() => OrderLineEntity, (line) => line.order, { cascade: true })
   lines!: OrderLineEntity[];
 

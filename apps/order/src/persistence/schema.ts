@@ -4,6 +4,7 @@ import { OrderLineEntity } from './order-line.entity';
 import { Orders1763740000000 } from './migrations/1763740000000-orders';
 import { Saga1763760000000 } from './migrations/1763760000000-saga';
 import { Trace1763780000000 } from './migrations/1763780000000-trace';
+import { Version1763800000000 } from './migrations/1763800000000-version';
 
 /** Every entity and migration of the order database, in one place for the app and the migrate command. */
 export const orderEntities = [OrderEntity, OrderLineEntity];
@@ -12,4 +13,5 @@ export const orderMigrations = [
   Outbox1763750000000,
   Saga1763760000000,
   Trace1763780000000,
+  Version1763800000000,
 ];

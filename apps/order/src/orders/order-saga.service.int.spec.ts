@@ -1,0 +1,161 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { createMessage } from '@tcc/contracts';
+import type { OrderReply } from '@tcc/contracts';
+import { migratedTestDatabase, outboxEnvelopes } from '@tcc/testing';
+import type { MigratedDatabase } from '@tcc/testing';
+import { orderEntities, orderMigrations } from '../persistence/schema';
+import { OrderSagaService } from './order-saga.service';
+
+/** OrderSagaService against a real PostgreSQL: one statement per step, guarded by the order's version. */
+describe('order saga persistence (real PostgreSQL)', () => {
+  let database: MigratedDatabase;
+  let db: DataSource;
+  let orders: OrderSagaService;
+
+  beforeAll(async () => {
+    database = await migratedTestDatabase('order_saga', orderEntities, orderMigrations);
+    db = database.db;
+    orders = new OrderSagaService(db, {
+      tryTimeoutMs: 60_000,
+      confirmWindowMs: 60_000,
+      retryInitialMs: 30_000,
+      retryMaxMs: 300_000,
+      schedulerIntervalMs: 1_000,
+    });
+  });
+
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  const request = (customerId = 'alice') => ({
+    customerId,
+    lines: [
+      { productId: 'p-1', quantity: 2 },
+      { productId: 'p-2', quantity: 1 },
+    ],
+  });
+
+  function reply<T extends OrderReply['type']>(
+    orderId: string,
+    type: T,
+    payload: Extract<OrderReply, { type: T }>['payload'],
+  ): OrderReply {
+    return createMessage(type, payload as never, { correlationId: orderId });
+  }
+
+  const reserved = (orderId: string, productId: string, quantity: number, unitPrice: number) =>
+    reply(orderId, 'StockReserved', {
+      orderId,
+      productId,
+      quantity,
+      unitPrice,
+      expiresAt: new Date(Date.now() + 60_000).toISOString(),
+    });
+
+  async function versionOf(orderId: string): Promise<number> {
+    const [row] = await db.query<{ version: number }[]>('SELECT version FROM orders WHERE id = $1', [
+      orderId,
+    ]);
+    return row?.version ?? -1;
+  }
+
+  it('places an order with its lines, timeline and first command in one go', async () => {
+    const placed = await orders.place(request(), randomUUID());
+    expect(placed.kind).toBe('created');
+    const view = await orders.view(placed.orderId);
+    expect(view).toMatchObject({
+      status: 'TRYING',
+      customerId: 'alice',
+      lines: [
+        { productId: 'p-1', quantity: 2, state: 'PENDING', unitPrice: null },
+        { productId: 'p-2', quantity: 1, state: 'PENDING', unitPrice: null },
+      ],
+      payment: { state: 'NOT_TRIED' },
+    });
+    expect(view?.timeline.map((t) => t.state)).toEqual(['trying']);
+    const sent = await outboxEnvelopes(db, placed.orderId);
+    expect(sent.map((m) => [m.type, (m.payload as { productId: string }).productId])).toEqual([
+      ['StockTry', 'p-1'],
+      ['StockTry', 'p-2'],
+    ]);
+  });
+
+  it('returns the same order for the same key and body, and refuses another body under that key', async () => {
+    const key = randomUUID();
+    const first = await orders.place(request(), key);
+    expect(await orders.place(request(), key)).toEqual({ kind: 'replayed', orderId: first.orderId });
+    expect(await orders.place(request('bob'), key)).toEqual({ kind: 'key-reused', orderId: first.orderId });
+    const [count] = await db.query<{ n: number }[]>(
+      'SELECT count(*)::int AS n FROM orders WHERE idempotency_key = $1',
+      [key],
+    );
+    expect(count?.n).toBe(1);
+    expect(await outboxEnvelopes(db, first.orderId)).toHaveLength(2);
+  });
+
+  it('makes one order of concurrent requests with one key', async () => {
+    const key = randomUUID();
+    const results = await Promise.all(Array.from({ length: 8 }, () => orders.place(request(), key)));
+    expect(new Set(results.map((r) => r.orderId)).size).toBe(1);
+    expect(results.filter((r) => r.kind === 'created')).toHaveLength(1);
+  });
+
+  it('applies a reply once: a duplicate (same message id) changes nothing and sends nothing', async () => {
+    const { orderId } = await orders.place(request(), randomUUID());
+    const first = reserved(orderId, 'p-1', 2, 150);
+    await orders.handleReply(first);
+    const afterFirst = { view: await orders.view(orderId), version: await versionOf(orderId) };
+    const sent = await outboxEnvelopes(db, orderId);
+
+    await orders.handleReply(first);
+    expect(await versionOf(orderId)).toBe(afterFirst.version);
+    expect(await orders.view(orderId)).toEqual(afterFirst.view);
+    expect(await outboxEnvelopes(db, orderId)).toEqual(sent);
+    expect(afterFirst.view?.lines[0]).toMatchObject({ productId: 'p-1', state: 'RESERVED', unitPrice: 150 });
+  });
+
+  it('applies replies racing for one order each exactly once, the loser reading again', async () => {
+    const { orderId } = await orders.place(request(), randomUUID());
+    const before = await versionOf(orderId);
+    // both stock replies at once: one statement wins the version, the other reads and applies again
+    await Promise.all([
+      orders.handleReply(reserved(orderId, 'p-1', 2, 100)),
+      orders.handleReply(reserved(orderId, 'p-2', 1, 50)),
+    ]);
+    expect(await versionOf(orderId)).toBe(before + 2);
+    const view = await orders.view(orderId);
+    expect(view?.lines.map((l) => [l.state, l.unitPrice])).toEqual([
+      ['RESERVED', 100],
+      ['RESERVED', 50],
+    ]);
+    const sent = await outboxEnvelopes(db, orderId);
+    const tries = sent.filter((m) => m.type === 'PaymentTry');
+    expect(tries).toHaveLength(1);
+    expect(tries[0]?.payload).toMatchObject({ customerId: 'alice', amount: 250 });
+    const [applied] = await db.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM processed_messages WHERE message_id = ANY($1::uuid[])`,
+      [sent.filter((m) => m.type !== 'StockTry').map((m) => m.causationId)],
+    );
+    expect(applied?.n).toBe(1);
+  });
+
+  it('ignores a reply for an order it does not know', async () => {
+    const orderId = randomUUID();
+    await orders.handleReply(reserved(orderId, 'p-1', 1, 10));
+    expect(await orders.view(orderId)).toBeUndefined();
+    expect(await outboxEnvelopes(db, orderId)).toEqual([]);
+  });
+
+  it('cancels an order whose try deadline passed, once, from the scheduler', async () => {
+    const { orderId } = await orders.place(request(), randomUUID());
+    await db.query(`UPDATE orders SET deadline_at = now() - interval '1 second' WHERE id = $1`, [orderId]);
+    await orders.expireDeadlines();
+    await orders.expireDeadlines();
+    const view = await orders.view(orderId);
+    expect(view).toMatchObject({ status: 'CANCELLING', reason: 'TIMEOUT' });
+    const cancels = (await outboxEnvelopes(db, orderId)).filter((m) => m.type === 'StockCancel');
+    expect(cancels.map((m) => (m.payload as { productId: string }).productId).sort()).toEqual(['p-1', 'p-2']);
+  });
+});
