@@ -2,6 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { SagaMessage } from '@tcc/contracts';
 import { enqueueMessages } from './outbox-writer';
+import type { SqlParams } from './outbox-writer';
 
 /**
  * The reply side of a TCC participant's fence table (stock's reservations, payment's holds): every
@@ -34,6 +35,31 @@ export class FenceReplies {
     );
   }
 
+  /**
+   * One part (WITH) of a statement that moves the fence from status `from` to `to` and records
+   * `reply` under `phase`, but only if the fence is still in `from` and has no reply to `phase`
+   * yet: the guard that lets a participant decide without a lock and write in one round trip (a
+   * fence that changed meanwhile updates no row, and the statement's other parts key on this one).
+   */
+  transition(
+    p: SqlParams,
+    key: readonly unknown[],
+    change: { phase: string; reply: SagaMessage; from: string; to: string; returning: string },
+  ): string {
+    const where = this.keyColumns.map((c, i) => `${c} = ${p.add(key[i])}`).join(' AND ');
+    const phase = p.add(change.phase, 'text');
+    return `UPDATE ${this.table}
+       SET status = ${p.add(change.to)}, replies = replies || jsonb_build_object(${phase}, ${p.add(JSON.stringify(change.reply), 'jsonb')}),
+           updated_at = now()
+     WHERE ${where} AND status = ${p.add(change.from)} AND replies -> ${phase} IS NULL
+     RETURNING ${change.returning}`;
+  }
+
+  /** Says what a one-statement change did (the same line `send` logs). */
+  logSent(reply: SagaMessage, what: string): void {
+    this.log.log({ msg: what, reply: reply.type });
+  }
+
   /** A duplicate: send the reply that phase got the first time, with no second effect. */
   async replay(
     m: EntityManager,
@@ -50,6 +76,6 @@ export class FenceReplies {
   /** Puts the reply in the outbox and says what happened. */
   async send(m: EntityManager, reply: SagaMessage, what: string): Promise<void> {
     await enqueueMessages(m, [reply]);
-    this.log.log({ msg: what, reply: reply.type });
+    this.logSent(reply, what);
   }
 }

@@ -190,6 +190,29 @@ describe('stock TCC participant (real PostgreSQL)', () => {
     expect((await replies(orderId)).map((r) => r.type)).toEqual(['StockReserved', 'StockReserved']);
   });
 
+  it('lets exactly one of a confirm, a cancel and the sweeper settle a reservation they race for', async () => {
+    for (let round = 0; round < 20; round++) {
+      const id = await product(3);
+      const orderId = randomUUID();
+      await stock.try(tryCommand(orderId, id, 2, { holdMs: round % 2 === 0 ? 60_000 : 1 }));
+      // each unlocked fast path reads RESERVED; the writes are guarded, so only one can move it
+      await Promise.allSettled([
+        stock.confirm(confirm(orderId, id)),
+        stock.cancel(cancel(orderId, id)),
+        stock.expireOverdue(),
+      ]);
+      const q = await quantities(id);
+      const [fence] = await db.query<{ status: string }[]>(
+        'SELECT status FROM reservations WHERE order_id = $1',
+        [orderId],
+      );
+      expect(q?.reserved).toBe(0);
+      expect((q?.available ?? 0) + (q?.sold ?? 0)).toBe(3);
+      expect(q?.sold).toBe(fence?.status === 'CONFIRMED' ? 2 : 0);
+      expect(['CONFIRMED', 'CANCELLED', 'EXPIRED']).toContain(fence?.status);
+    }
+  });
+
   it('releases expired reservations, reports them, and sells on a late confirm only if stock is left', async () => {
     const id = await product(1);
     const late = randomUUID();

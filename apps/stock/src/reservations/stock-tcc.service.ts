@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, StockReply } from '@tcc/contracts';
-import { enqueueMessages, FenceReplies } from '@tcc/outbox';
+import { enqueueMessages, FenceReplies, NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { reservationRules } from '../domain/reservation-rules';
 import type { ReservationStatus } from '../domain/reservation-rules';
@@ -20,6 +20,12 @@ interface FenceRow {
   replies: Partial<Record<Phase, StockReply>>;
 }
 
+/** What the fast path reads, without locks: the reservation (if any) and the product (if any). */
+interface Peek {
+  fence: FenceRow | null;
+  product: { price: number; available: number } | null;
+}
+
 /** Whether the fence stores a reply to this phase already: the command is a duplicate. */
 function replied(fence: FenceRow | undefined, phase: Phase): boolean {
   return fence !== undefined && Object.hasOwn(fence.replies, phase);
@@ -28,11 +34,16 @@ function replied(fence: FenceRow | undefined, phase: Phase): boolean {
 type Command<T extends 'StockTry' | 'StockConfirm' | 'StockCancel' | 'StockReturn'> = MessageOfType<T>;
 
 /**
- * Stock's side of the saga. Each command is one database transaction: read the reservation row
- * (the fence) with a row lock, decide (domain/reservation-rules.ts: the shared @tcc/tcc fence
- * rules in stock's words), change the product under its own guard (`available >= quantity`, CHECK
- * constraints), record the outcome and the reply in the fence, and put the reply in the outbox. The
- * Kafka offset is committed after this commits.
+ * Stock's side of the saga. Each command is decided by domain/reservation-rules.ts (the shared
+ * @tcc/tcc fence rules in stock's words) from the reservation row (the fence), then the product is
+ * changed under its own guard (`available >= quantity`, CHECK constraints), the outcome and the
+ * reply recorded in the fence, and the reply put in the outbox, all or nothing. The Kafka offset is
+ * committed after that.
+ *
+ * The common cases (a try that reserves, a confirm or cancel of a live reservation) take a fast
+ * path: one read without locks, then one statement whose parts all key on a guarded fence or
+ * product update, so a fence or product that changed meanwhile writes nothing. Everything else,
+ * and a fast path that lost such a race, runs as one transaction that locks the fence first.
  *
  * Locks are always taken reservation first, then product, so confirm, cancel and the sweeper
  * cannot deadlock each other; a try locks only the product and inserts its reservation, and two
@@ -49,6 +60,125 @@ export class StockTccService {
   ) {}
 
   async try(command: Command<'StockTry'>): Promise<void> {
+    if (!(await this.reserveFast(command))) await this.tryLocked(command);
+  }
+
+  async confirm(command: Command<'StockConfirm'>): Promise<void> {
+    if (!(await this.settleFast(command, 'confirm'))) await this.confirmLocked(command);
+  }
+
+  async cancel(command: Command<'StockCancel'>): Promise<void> {
+    if (!(await this.settleFast(command, 'cancel'))) await this.cancelLocked(command);
+  }
+
+  // ------------------------------------------------------------------ fast paths
+
+  /** A first try for a product that has the stock: reserve in one statement, guarded by the product. */
+  private async reserveFast(command: Command<'StockTry'>): Promise<boolean> {
+    const { orderId, productId, quantity } = command.payload;
+    const { fence, product } = await this.peek(orderId, productId);
+    const now = new Date();
+    const deadline = new Date(command.payload.deadline);
+    if (fence || !product || product.available < quantity) return false;
+    if (reservationRules.decideTry(undefined, false, deadline, now).kind !== 'apply') return false;
+    const expiresAt = this.expiryOf(command, now);
+    const reply = replyTo(command, 'StockReserved', {
+      orderId,
+      productId,
+      quantity,
+      unitPrice: product.price,
+      expiresAt: expiresAt.toISOString(),
+    });
+    const p = new SqlParams();
+    const qty = p.add(quantity, 'integer');
+    const price = p.add(product.price, 'bigint');
+    const product$ = p.add(productId);
+    // a duplicate try racing this one collides on the reservation's key: the whole statement fails
+    const written = await this.db.query<unknown[]>(
+      `WITH p AS (
+         UPDATE products SET available = available - ${qty}, reserved = reserved + ${qty}, updated_at = now()
+          WHERE id = ${product$} AND available >= ${qty} AND price = ${price} RETURNING id),
+       r AS (
+         INSERT INTO reservations (order_id, product_id, quantity, unit_price, status, expires_at, replies)
+         SELECT ${p.add(orderId, 'uuid')}, p.id, ${qty}, ${price}, 'RESERVED', ${p.add(expiresAt, 'timestamptz')},
+                jsonb_build_object('try', ${p.add(JSON.stringify(reply), 'jsonb')}) FROM p),
+       ob AS (${outboxInsert(p, [reply], { onlyIf: 'p' })})
+       SELECT p.id, ${NOTIFY_OUTBOX} FROM p`,
+      p.values,
+    );
+    if (written.length === 0) return false; // sold out or repriced meanwhile: decide again, locked
+    this.replies.logSent(reply, `reserved ${quantity} of ${productId} at ${product.price}`);
+    return true;
+  }
+
+  /** Confirm (sell) or cancel (release) a live reservation in one statement, guarded by the fence. */
+  private async settleFast(command: Command<'StockConfirm' | 'StockCancel'>, phase: 'confirm' | 'cancel') {
+    const { orderId, productId } = command.payload;
+    const { fence } = await this.peek(orderId, productId);
+    if (!fence) return false;
+    const alreadyReplied = replied(fence, phase);
+    const outcome =
+      phase === 'confirm'
+        ? reservationRules.decideConfirm(fence, alreadyReplied)
+        : reservationRules.decideCancel(fence, alreadyReplied);
+    if (outcome.kind !== 'apply') return false;
+    const { quantity } = fence;
+    const reply =
+      phase === 'confirm'
+        ? replyTo(command, 'StockConfirmed', { orderId, productId, quantity })
+        : replyTo(command, 'StockCancelled', {
+            orderId,
+            productId,
+            released: quantity,
+            emptyRollback: false,
+          });
+    const change =
+      phase === 'confirm'
+        ? 'reserved = reserved - f.quantity, sold = sold + f.quantity'
+        : 'available = available + f.quantity, reserved = reserved - f.quantity';
+    const p = new SqlParams();
+    const fenced = this.replies.transition(p, [orderId, productId], {
+      phase,
+      reply,
+      from: fence.status,
+      to: phase === 'confirm' ? 'CONFIRMED' : 'CANCELLED',
+      returning: 'quantity',
+    });
+    // locks in the documented order: the reservation, then the product
+    const written = await this.db.query<unknown[]>(
+      `WITH f AS (${fenced}),
+       s AS (UPDATE products SET ${change}, updated_at = now() FROM f WHERE id = ${p.add(productId)}),
+       ob AS (${outboxInsert(p, [reply], { onlyIf: 'f' })})
+       SELECT f.quantity, ${NOTIFY_OUTBOX} FROM f`,
+      p.values,
+    );
+    if (written.length === 0) return false; // the fence moved meanwhile (sweeper, duplicate): decide again
+    this.replies.logSent(
+      reply,
+      phase === 'confirm' ? `sold ${quantity} of ${productId}` : `released ${quantity} of ${productId}`,
+    );
+    return true;
+  }
+
+  private async peek(orderId: string, productId: string): Promise<Peek> {
+    const [row] = await this.db.query<Peek[]>(
+      `SELECT (SELECT to_jsonb(r) FROM (SELECT status, quantity, replies FROM reservations
+                                          WHERE order_id = $1 AND product_id = $2) r) AS fence,
+              (SELECT to_jsonb(p) FROM (SELECT price, available FROM products WHERE id = $2) p) AS product`,
+      [orderId, productId],
+    );
+    return row ?? { fence: null, product: null };
+  }
+
+  private expiryOf(command: Command<'StockTry'>, now: Date): Date {
+    return new Date(
+      Math.min(new Date(command.payload.holdUntil).getTime(), now.getTime() + this.settings.maxHoldMs),
+    );
+  }
+
+  // ------------------------------------------------------------------ locked paths
+
+  private async tryLocked(command: Command<'StockTry'>): Promise<void> {
     const { orderId, productId, quantity } = command.payload;
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, orderId, productId);
@@ -69,9 +199,7 @@ export class StockTccService {
         const exists = await m.query<unknown[]>('SELECT 1 FROM products WHERE id = $1', [productId]);
         return this.rejectTry(m, command, true, exists.length > 0 ? 'OUT_OF_STOCK' : 'UNKNOWN_PRODUCT');
       }
-      const expiresAt = new Date(
-        Math.min(new Date(command.payload.holdUntil).getTime(), now.getTime() + this.settings.maxHoldMs),
-      );
+      const expiresAt = this.expiryOf(command, now);
       const reply = replyTo(command, 'StockReserved', {
         orderId,
         productId,
@@ -88,7 +216,7 @@ export class StockTccService {
     });
   }
 
-  async confirm(command: Command<'StockConfirm'>): Promise<void> {
+  private async confirmLocked(command: Command<'StockConfirm'>): Promise<void> {
     const { orderId, productId } = command.payload;
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, orderId, productId);
@@ -122,7 +250,7 @@ export class StockTccService {
     });
   }
 
-  async cancel(command: Command<'StockCancel'>): Promise<void> {
+  private async cancelLocked(command: Command<'StockCancel'>): Promise<void> {
     const { orderId, productId } = command.payload;
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, orderId, productId);
