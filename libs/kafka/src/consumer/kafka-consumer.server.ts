@@ -85,7 +85,8 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
       // a short fetch wait keeps shutdown quick: disconnect waits for the fetch in flight
       maxWaitTimeInMs: 500,
-      retry: { retries: 10 },
+      // kafkajs restarts a crashed consumer even after disconnect(); once stopping, it must not come back
+      retry: { retries: 10, restartOnFailure: async () => !this.stopping },
     });
     const consumer = this.consumer;
     const committer = new OffsetCommitter({
