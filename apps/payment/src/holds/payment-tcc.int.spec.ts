@@ -292,6 +292,31 @@ describe('payment TCC participant (real PostgreSQL)', () => {
     expect((await replies(orderId)).map((r) => r.type)).toEqual(['PaymentHeld', 'PaymentHeld']);
   });
 
+  it('lets exactly one of a confirm, a cancel and the sweeper settle a hold they race for', async () => {
+    for (let round = 0; round < 20; round++) {
+      const customer = await wallet(1_000);
+      const orderId = randomUUID();
+      await payment.try(tryCommand(orderId, customer, 400, { holdMs: round % 2 === 0 ? 60_000 : 1 }));
+      // each unlocked fast path reads HELD; the writes are guarded, so only one can move it
+      await Promise.allSettled([
+        payment.confirm(confirm(orderId, customer)),
+        payment.cancel(cancel(orderId, customer)),
+        payment.expireOverdue(),
+      ]);
+      const [hold] = await db.query<{ status: string }[]>('SELECT status FROM holds WHERE order_id = $1', [
+        orderId,
+      ]);
+      expect(['CAPTURED', 'RELEASED', 'EXPIRED']).toContain(hold?.status);
+      const captured = hold?.status === 'CAPTURED' ? 400 : 0;
+      expect(await amounts(customer)).toEqual({
+        balance: 1_000 - captured,
+        held: 0,
+        captured,
+        topped_up_total: 1_000,
+      });
+    }
+  });
+
   it('dead-letters a command naming another customer than the hold, touching no wallet', async () => {
     const owner = await wallet(1_000);
     const other = await wallet(1_000);

@@ -5,7 +5,7 @@ import type { EntityManager } from 'typeorm';
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, PaymentCommand, PaymentReply } from '@tcc/contracts';
 import { PermanentError } from '@tcc/kafka';
-import { enqueueMessages, FenceReplies } from '@tcc/outbox';
+import { enqueueMessages, FenceReplies, NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { holdRules } from '../domain/hold-rules';
 import type { HoldStatus } from '../domain/hold-rules';
@@ -22,6 +22,12 @@ interface FenceRow {
   replies: Partial<Record<Phase, PaymentReply>>;
 }
 
+/** What the fast path reads, without locks: the hold (if any) and the wallet's balance (if any). */
+interface Peek {
+  fence: FenceRow | null;
+  wallet: { balance: number } | null;
+}
+
 /** Whether the fence stores a reply to this phase already: the command is a duplicate. */
 function replied(fence: FenceRow | undefined, phase: Phase): boolean {
   return fence !== undefined && Object.hasOwn(fence.replies, phase);
@@ -30,11 +36,16 @@ function replied(fence: FenceRow | undefined, phase: Phase): boolean {
 type Command<T extends PaymentCommand['type']> = MessageOfType<T>;
 
 /**
- * Payment's side of the saga. Each command is one database transaction: read the hold row (the
- * fence) with a row lock, decide (domain/hold-rules.ts: the shared @tcc/tcc fence rules in
- * payment's words), move the points in the wallet under its own guard (`balance >= amount`, CHECK
- * constraints), record the outcome and the reply in the fence, and put the reply in the outbox. The
- * Kafka offset is committed after this commits.
+ * Payment's side of the saga. Each command is decided by domain/hold-rules.ts (the shared @tcc/tcc
+ * fence rules in payment's words) from the hold row (the fence), then the points are moved in the
+ * wallet under its own guard (`balance >= amount`, CHECK constraints), the outcome and the reply
+ * recorded in the fence, and the reply put in the outbox, all or nothing. The Kafka offset is
+ * committed after that.
+ *
+ * The common cases (a try that holds, a confirm or cancel of a live hold) take a fast path: one
+ * read without locks, then one statement whose parts all key on a guarded wallet or fence update,
+ * so a wallet or hold that changed meanwhile writes nothing. Everything else, and a fast path that
+ * lost such a race, runs as one transaction that locks the hold first.
  *
  * Money moves between the wallet's columns only: try balance → held, confirm held → captured,
  * cancel and expiry held → balance, refund captured → balance, so balance + held + captured stays
@@ -55,6 +66,128 @@ export class PaymentTccService {
   ) {}
 
   async try(command: Command<'PaymentTry'>): Promise<void> {
+    if (!(await this.holdFast(command))) await this.tryLocked(command);
+  }
+
+  async confirm(command: Command<'PaymentConfirm'>): Promise<void> {
+    if (!(await this.settleFast(command, 'confirm'))) await this.confirmLocked(command);
+  }
+
+  async cancel(command: Command<'PaymentCancel'>): Promise<void> {
+    if (!(await this.settleFast(command, 'cancel'))) await this.cancelLocked(command);
+  }
+
+  // ------------------------------------------------------------------ fast paths
+
+  /** A first try on a wallet with the points: hold them in one statement, guarded by the balance. */
+  private async holdFast(command: Command<'PaymentTry'>): Promise<boolean> {
+    const { orderId, customerId, amount } = command.payload;
+    const { fence, wallet } = await this.peek(orderId, customerId);
+    const now = new Date();
+    const deadline = new Date(command.payload.deadline);
+    if (fence || !wallet || wallet.balance < amount) return false;
+    if (holdRules.decideTry(undefined, false, deadline, now).kind !== 'apply') return false;
+    const expiresAt = this.expiryOf(command, now);
+    const reply = replyTo(command, 'PaymentHeld', {
+      orderId,
+      customerId,
+      amount,
+      expiresAt: expiresAt.toISOString(),
+    });
+    const p = new SqlParams();
+    const points = p.add(amount, 'bigint');
+    // a duplicate try racing this one collides on the hold's key: the whole statement fails
+    const written = await this.db.query<unknown[]>(
+      `WITH w AS (
+         UPDATE wallets SET balance = balance - ${points}, held = held + ${points}, updated_at = now()
+          WHERE customer_id = ${p.add(customerId)} AND balance >= ${points} RETURNING customer_id),
+       h AS (
+         INSERT INTO holds (order_id, customer_id, amount, status, expires_at, replies)
+         SELECT ${p.add(orderId, 'uuid')}, w.customer_id, ${points}, 'HELD', ${p.add(expiresAt, 'timestamptz')},
+                jsonb_build_object('try', ${p.add(JSON.stringify(reply), 'jsonb')}) FROM w),
+       ob AS (${outboxInsert(p, [reply], { onlyIf: 'w' })})
+       SELECT w.customer_id, ${NOTIFY_OUTBOX} FROM w`,
+      p.values,
+    );
+    if (written.length === 0) return false; // spent meanwhile: decide again, locked
+    this.replies.logSent(reply, `held ${amount} of ${customerId}'s points`);
+    return true;
+  }
+
+  /** Capture or release a live hold in one statement, guarded by the fence. */
+  private async settleFast(
+    command: Command<'PaymentConfirm' | 'PaymentCancel'>,
+    phase: 'confirm' | 'cancel',
+  ) {
+    const { orderId, customerId } = command.payload;
+    const { fence } = await this.peek(orderId, customerId);
+    // a hold of another customer is refused by the locked path (a permanent error)
+    if (!fence || fence.customer_id !== customerId) return false;
+    const alreadyReplied = replied(fence, phase);
+    const outcome =
+      phase === 'confirm'
+        ? holdRules.decideConfirm(fence, alreadyReplied)
+        : holdRules.decideCancel(fence, alreadyReplied);
+    if (outcome.kind !== 'apply') return false;
+    const { amount } = fence;
+    const reply =
+      phase === 'confirm'
+        ? replyTo(command, 'PaymentCaptured', { orderId, customerId, amount })
+        : replyTo(command, 'PaymentReleased', {
+            orderId,
+            customerId,
+            released: amount,
+            emptyRollback: false,
+          });
+    const change =
+      phase === 'confirm'
+        ? 'held = held - f.amount, captured = captured + f.amount'
+        : 'held = held - f.amount, balance = balance + f.amount';
+    const p = new SqlParams();
+    const fenced = this.replies.transition(p, [orderId], {
+      phase,
+      reply,
+      from: fence.status,
+      to: phase === 'confirm' ? 'CAPTURED' : 'RELEASED',
+      returning: 'amount',
+    });
+    // locks in the documented order: the hold, then the wallet
+    const written = await this.db.query<unknown[]>(
+      `WITH f AS (${fenced}),
+       s AS (UPDATE wallets SET ${change}, updated_at = now() FROM f WHERE customer_id = ${p.add(customerId)}),
+       ob AS (${outboxInsert(p, [reply], { onlyIf: 'f' })})
+       SELECT f.amount, ${NOTIFY_OUTBOX} FROM f`,
+      p.values,
+    );
+    if (written.length === 0) return false; // the hold moved meanwhile (sweeper, duplicate): decide again
+    this.replies.logSent(
+      reply,
+      phase === 'confirm'
+        ? `captured ${amount} of ${customerId}'s points`
+        : `released ${amount} of ${customerId}'s points`,
+    );
+    return true;
+  }
+
+  private async peek(orderId: string, customerId: string): Promise<Peek> {
+    const [row] = await this.db.query<Peek[]>(
+      `SELECT (SELECT to_jsonb(h) FROM (SELECT customer_id, amount, status, replies FROM holds
+                                          WHERE order_id = $1) h) AS fence,
+              (SELECT to_jsonb(w) FROM (SELECT balance FROM wallets WHERE customer_id = $2) w) AS wallet`,
+      [orderId, customerId],
+    );
+    return row ?? { fence: null, wallet: null };
+  }
+
+  private expiryOf(command: Command<'PaymentTry'>, now: Date): Date {
+    return new Date(
+      Math.min(new Date(command.payload.holdUntil).getTime(), now.getTime() + this.settings.maxHoldMs),
+    );
+  }
+
+  // ------------------------------------------------------------------ locked paths
+
+  private async tryLocked(command: Command<'PaymentTry'>): Promise<void> {
     const { orderId, customerId, amount } = command.payload;
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, command);
@@ -76,9 +209,7 @@ export class PaymentTccService {
         const exists = await m.query<unknown[]>('SELECT 1 FROM wallets WHERE customer_id = $1', [customerId]);
         return this.rejectTry(m, command, true, exists.length > 0 ? 'INSUFFICIENT_FUNDS' : 'UNKNOWN_WALLET');
       }
-      const expiresAt = new Date(
-        Math.min(new Date(command.payload.holdUntil).getTime(), now.getTime() + this.settings.maxHoldMs),
-      );
+      const expiresAt = this.expiryOf(command, now);
       const reply = replyTo(command, 'PaymentHeld', {
         orderId,
         customerId,
@@ -94,7 +225,7 @@ export class PaymentTccService {
     });
   }
 
-  async confirm(command: Command<'PaymentConfirm'>): Promise<void> {
+  private async confirmLocked(command: Command<'PaymentConfirm'>): Promise<void> {
     const { orderId, customerId } = command.payload;
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, command);
@@ -131,7 +262,7 @@ export class PaymentTccService {
     });
   }
 
-  async cancel(command: Command<'PaymentCancel'>): Promise<void> {
+  private async cancelLocked(command: Command<'PaymentCancel'>): Promise<void> {
     const { orderId, customerId } = command.payload;
     await this.db.transaction(async (m) => {
       const fence = await this.lockFence(m, command);
