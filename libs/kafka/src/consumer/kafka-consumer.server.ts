@@ -128,7 +128,11 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       this.stopping = true;
       const consumer = this.consumer;
       if (!consumer) return;
-      consumer.pause(this.options.topics.map((topic) => ({ topic })));
+      try {
+        consumer.pause(this.options.topics.map((topic) => ({ topic })));
+      } catch {
+        // between kafkajs restarts (broker away) there is no group to pause, and nothing is fetched
+      }
       await Promise.allSettled([...this.inFlight]);
       const flushed = await Promise.race([
         this.committer?.flush().then(() => true),
