@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { testBrokers } from './test-kafka';
 import { waitFor } from './wait-for';
@@ -49,17 +50,29 @@ export function topicsCli(prefix: string, ...args: string[]): Promise<ProcessRes
   });
 }
 
-function spawnNode(service: ServiceName, script: string, env: Record<string, string>): ChildProcess {
+function spawnNode(
+  service: ServiceName,
+  script: string,
+  env: Record<string, string>,
+  logFile?: string,
+): ChildProcess {
   const file = join(workspaceRoot, 'apps', service, 'dist', `${script}.js`);
-  return spawn(process.execPath, [file], {
-    cwd: workspaceRoot,
-    // only what the test gives, plus PATH: a service must not pick up the developer's variables
-    env: { PATH: process.env['PATH'] ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // with a log file, stdout and stderr are appended to it instead of being kept in memory
+  const fd = logFile === undefined ? undefined : openSync(logFile, 'a');
+  try {
+    return spawn(process.execPath, [file], {
+      cwd: workspaceRoot,
+      // only what the test gives, plus PATH: a service must not pick up the developer's variables
+      env: { PATH: process.env['PATH'] ?? '', ...env },
+      stdio: fd === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', fd, fd],
+    });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
-function collect(child: ChildProcess): () => { stdout: string; stderr: string } {
+function collect(child: ChildProcess, logFile?: string): () => { stdout: string; stderr: string } {
+  if (logFile !== undefined) return () => ({ stdout: readFileSync(logFile, 'utf8'), stderr: '' });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -76,15 +89,25 @@ export class ServiceProcess {
     readonly name: ServiceName,
     readonly url: string,
     private readonly child: ChildProcess,
+    logFile?: string,
   ) {
-    this.output = collect(child);
+    this.output = collect(child, logFile);
     this.exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   }
 
-  static start(name: ServiceName, env: Record<string, string>): ServiceProcess {
+  /**
+   * Starts `node apps/<name>/dist/main.js` with only `env` (plus PATH). With `logFile`, its output
+   * is appended to that file (stdout/stderr then read it back) rather than kept in memory.
+   */
+  static start(name: ServiceName, env: Record<string, string>, logFile?: string): ServiceProcess {
     const port = env['PORT'];
     if (!port) throw new Error('PORT is required to start a service');
-    return new ServiceProcess(name, `http://127.0.0.1:${port}`, spawnNode(name, 'main', env));
+    return new ServiceProcess(
+      name,
+      `http://127.0.0.1:${port}`,
+      spawnNode(name, 'main', env, logFile),
+      logFile,
+    );
   }
 
   get pid(): number | undefined {
@@ -111,16 +134,20 @@ export class ServiceProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** Waits for 200 from /health; fails at once if the process exits first. */
   async waitHealthy(timeoutMs = 60_000): Promise<unknown> {
-    return waitFor(
+    const exited = Symbol('exited');
+    const health = await waitFor(
       async () => {
-        if (!this.running)
-          throw new Error(`${this.name} exited early:\n${this.stderr}\n${this.stdout.slice(-3000)}`);
+        if (!this.running) return exited;
         const res = await fetch(`${this.url}/health`);
         return res.status === 200 ? await res.json() : undefined;
       },
       { timeoutMs, intervalMs: 250, description: `${this.name} to be healthy` },
     );
+    if (health === exited)
+      throw new Error(`${this.name} exited early:\n${this.stderr}\n${this.stdout.slice(-3000)}`);
+    return health;
   }
 
   async waitExit(timeoutMs = 30_000): Promise<ProcessResult> {

@@ -1,0 +1,106 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runNode, workspaceRoot } from '@tcc/testing';
+import { HTTP_BAD_INPUTS, KAFKA_BAD_INPUTS, SERVICES } from './plan';
+import type { ChaosSummary } from './summary';
+
+/**
+ * The short chaos run (`./dev chaos --short`) as CI runs it: its own Kafka and PostgreSQL, the
+ * services as processes, every kind of fault at least once. A new seed each time (CHAOS_SEED
+ * repeats one); the seed is in every failure message, and `./dev chaos --short --seed N` repeats
+ * the run.
+ */
+describe('the short chaos run', () => {
+  const seed = process.env['CHAOS_SEED'] ?? String(Math.floor(Math.random() * 2_147_483_647) + 1);
+  const out = join(workspaceRoot, 'tmp', 'chaos-e2e', `seed-${seed}`);
+  let summary: ChaosSummary;
+  let exitCode: number | null;
+
+  beforeAll(async () => {
+    process.stderr.write(`chaos e2e: seed ${seed}, logs in ${out}\n`);
+    const run = await runNode(
+      join(workspaceRoot, 'apps', 'chaos', 'dist', 'main.js'),
+      ['--short', '--seed', seed, '--out', out, '--json'],
+      Object.fromEntries(
+        ['HOME', 'TCC_CACHE_DIR', 'JAVA_HOME', 'PG_BIN', 'TMPDIR'].flatMap((k) => {
+          const v = process.env[k];
+          return v === undefined ? [] : [[k, v]];
+        }),
+      ),
+    );
+    exitCode = run.code;
+    const file = join(out, 'summary.json');
+    if (!existsSync(file))
+      throw new Error(
+        `seed ${seed}: the run wrote no summary (exit ${run.code}):\n${run.stderr.slice(-6_000)}`,
+      );
+    summary = JSON.parse(readFileSync(file, 'utf8')) as ChaosSummary;
+  }, 600_000);
+
+  it(`passes, with nothing to report`, () => {
+    expect({ seed, exitCode, failures: summary.failures }).toEqual({ seed, exitCode: 0, failures: [] });
+  });
+
+  it('killed and restarted every service, restarted Kafka and PostgreSQL, added and removed instances', () => {
+    const f = summary.faults;
+    for (const service of SERVICES) {
+      expect({ seed, service, killed: f.kills[service] >= 1 }).toEqual({ seed, service, killed: true });
+      expect({ seed, service, restarts: f.restarts[service] }).toEqual({
+        seed,
+        service,
+        restarts: f.kills[service],
+      });
+    }
+    expect({ seed, kafka: f.kafkaRestarts, postgres: f.postgresRestarts }).toEqual({
+      seed,
+      kafka: 1,
+      postgres: 1,
+    });
+    for (const list of [f.instancesAdded, f.instancesRemoved])
+      expect({ seed, services: list.map((id) => id.split('#')[0]).sort() }).toEqual({
+        seed,
+        services: ['payment', 'stock'],
+      });
+    expect({ seed, unexpectedExits: f.unexpectedExits, shutdownHangs: f.shutdownHangs }).toEqual({
+      seed,
+      unexpectedExits: [],
+      shutdownHangs: [],
+    });
+  });
+
+  it('published duplicates and cancels before tries, and each cancel-before-try was handled as documented', () => {
+    expect({ seed, duplicated: summary.duplicates.published > 0 }).toEqual({ seed, duplicated: true });
+    expect({ seed, sent: summary.cancelBeforeTry.sent > 0, failed: summary.cancelBeforeTry.failed }).toEqual({
+      seed,
+      sent: true,
+      failed: [],
+    });
+  });
+
+  it('gave every kind of bad input its documented treatment', () => {
+    const kinds = [...new Set(summary.badInputs.map((b) => b.kind))].sort();
+    expect(kinds).toEqual([...KAFKA_BAD_INPUTS, ...HTTP_BAD_INPUTS].sort());
+    expect({ seed, mistreated: summary.badInputs.filter((b) => !b.ok) }).toEqual({ seed, mistreated: [] });
+  });
+
+  it('confirmed some orders and cancelled others, left none unfinished, and every invariant held', () => {
+    const o = summary.orders;
+    expect({
+      seed,
+      confirmed: o.confirmed > 0,
+      cancelled: o.cancelled > 0,
+      unfinished: o.unfinished,
+    }).toEqual({
+      seed,
+      confirmed: true,
+      cancelled: true,
+      unfinished: 0,
+    });
+    expect(summary.invariants.exitCode).toBe(0);
+    expect(
+      summary.invariants.results.map((r) => ({ id: r.id, violations: r.violations, skipped: r.skipped })),
+    ).toEqual([1, 2, 3, 4, 5, 6, 7].map((id) => ({ id, violations: [], skipped: undefined })));
+    for (const r of summary.invariants.results)
+      expect({ id: r.id, checked: r.checked > 0 }).toEqual({ id: r.id, checked: true });
+  });
+});

@@ -1,0 +1,240 @@
+import { execFile } from 'node:child_process';
+import { chownSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { Client } from 'pg';
+import { freePort, workspaceRoot } from '@tcc/testing';
+
+const run = promisify(execFile);
+
+async function sh(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  try {
+    const { stdout } = await run(file, args, { env, maxBuffer: 16 * 1024 * 1024 });
+    return stdout;
+  } catch (error) {
+    const e = error as { stderr?: string; stdout?: string; message: string };
+    throw new Error(`${file} ${args.join(' ')} failed: ${e.stderr || e.stdout || e.message}`.trim());
+  }
+}
+
+/**
+ * The chaos run's own Kafka broker: infra/local/kafka.sh on free ports with a state dir of its own,
+ * so restarting it disturbs no other broker on the machine (./dev up's, the tests').
+ */
+export class OwnKafka {
+  private constructor(
+    readonly port: number,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly stateDir: string,
+  ) {}
+
+  static async start(stateDir: string): Promise<OwnKafka> {
+    const port = await freePort();
+    let controllerPort = await freePort();
+    while (controllerPort === port) controllerPort = await freePort();
+    const env = {
+      ...process.env,
+      KAFKA_PORT: String(port),
+      KAFKA_CONTROLLER_PORT: String(controllerPort),
+      KAFKA_STATE_DIR: stateDir,
+      KAFKA_HEAP_MAX: process.env['KAFKA_HEAP_MAX'] ?? '512m',
+    };
+    const kafka = new OwnKafka(port, env, stateDir);
+    await kafka.start();
+    return kafka;
+  }
+
+  get brokers(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  private script(command: string): Promise<string> {
+    return sh(join(workspaceRoot, 'infra', 'local', 'kafka.sh'), [command], this.env);
+  }
+
+  start(): Promise<string> {
+    return this.script('start');
+  }
+
+  stop(): Promise<string> {
+    return this.script('stop');
+  }
+
+  /** Stops the broker (SIGTERM, as kafka.sh does), keeps it down for downMs, starts it again. */
+  async restart(downMs: number): Promise<void> {
+    await this.stop();
+    await sleep(downMs);
+    await this.start();
+  }
+
+  /** Stops the broker and deletes its data, keeping its log in `keepLogIn`. */
+  async destroy(keepLogIn?: string): Promise<void> {
+    await this.stop().catch(() => undefined);
+    const log = join(this.stateDir, 'logs', 'server.log');
+    if (keepLogIn && existsSync(log)) copyFileSync(log, join(keepLogIn, 'kafka-server.log'));
+    rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+/** Where initdb and pg_ctl are: PG_BIN, else the Debian/Ubuntu locations, newest first. */
+export function findPostgresBin(): string | undefined {
+  const candidates = [
+    process.env['PG_BIN'],
+    ...['17', '16', '15'].map((v) => `/usr/lib/postgresql/${v}/bin`),
+    '/usr/local/pgsql/bin',
+  ];
+  return candidates.find(
+    (d) => d !== undefined && existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')),
+  );
+}
+
+export interface Postgres {
+  /** a database on this server */
+  url(database: string): string;
+  /** false when the server is not ours to restart (--postgres-url) */
+  readonly restartable: boolean;
+  restart(downMs: number): Promise<void>;
+  createDatabase(name: string): Promise<string>;
+  destroy(keepLogIn?: string): Promise<void>;
+}
+
+/**
+ * The chaos run's own PostgreSQL cluster: initdb into a temporary directory, pg_ctl on a free
+ * port. As root the binaries run as the `postgres` user (initdb refuses root), on a directory
+ * that user owns. fsync is off: the run kills processes, never the machine, and a killed
+ * PostgreSQL loses nothing the kernel already has.
+ */
+export class OwnPostgres implements Postgres {
+  readonly restartable = true;
+
+  private constructor(
+    private readonly bin: string,
+    private readonly dir: string,
+    readonly port: number,
+    private readonly runAs: string[],
+  ) {}
+
+  static async start(bin: string): Promise<OwnPostgres> {
+    const dir = mkdtempSync(join(tmpdir(), 'tcc-chaos-pg-'));
+    let runAs: string[] = [];
+    if (process.getuid?.() === 0) {
+      const uid = Number((await sh('id', ['-u', 'postgres'])).trim());
+      const gid = Number((await sh('id', ['-g', 'postgres'])).trim());
+      chownSync(dir, uid, gid);
+      runAs = ['runuser', '-u', 'postgres', '--'];
+    }
+    const pg = new OwnPostgres(bin, dir, await freePort(), runAs);
+    await pg.exec('initdb', ['-D', pg.data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
+    await pg.start();
+    return pg;
+  }
+
+  private get data(): string {
+    return join(this.dir, 'data');
+  }
+
+  private exec(tool: string, args: string[]): Promise<string> {
+    const file = join(this.bin, tool);
+    const [first, ...rest] = this.runAs;
+    return first ? sh(first, [...rest, file, ...args]) : sh(file, args);
+  }
+
+  private async start(): Promise<void> {
+    const options = [
+      `-p ${this.port}`,
+      `-k ${this.dir}`,
+      '-c listen_addresses=127.0.0.1',
+      '-c fsync=off',
+      '-c max_connections=300',
+    ].join(' ');
+    await this.exec('pg_ctl', [
+      '-D',
+      this.data,
+      '-o',
+      options,
+      '-l',
+      join(this.dir, 'postgres.log'),
+      '-w',
+      '-t',
+      '60',
+      'start',
+    ]);
+  }
+
+  private stop(mode: 'immediate' | 'fast'): Promise<string> {
+    return this.exec('pg_ctl', ['-D', this.data, '-m', mode, '-w', 'stop']);
+  }
+
+  url(database: string): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/${database}`;
+  }
+
+  async createDatabase(name: string): Promise<string> {
+    const client = new Client({ connectionString: this.url('postgres') });
+    await client.connect();
+    try {
+      await client.query(`CREATE DATABASE "${name}"`);
+    } finally {
+      await client.end();
+    }
+    return this.url(name);
+  }
+
+  /** Stops PostgreSQL the hard way (-m immediate: like a crash, recovery on start), waits, starts it. */
+  async restart(downMs: number): Promise<void> {
+    await this.stop('immediate');
+    await sleep(downMs);
+    await this.start();
+  }
+
+  async destroy(keepLogIn?: string): Promise<void> {
+    await this.stop('immediate').catch(() => undefined);
+    const log = join(this.dir, 'postgres.log');
+    if (keepLogIn && existsSync(log)) copyFileSync(log, join(keepLogIn, 'postgres.log'));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A PostgreSQL server that is not ours (--postgres-url): the run creates its databases there and
+ * drops them at the end, and cannot restart it.
+ */
+export class GivenPostgres implements Postgres {
+  readonly restartable = false;
+  private readonly created: string[] = [];
+
+  constructor(private readonly base: string) {}
+
+  url(database: string): string {
+    const u = new URL(this.base);
+    u.pathname = `/${database}`;
+    return u.toString();
+  }
+
+  async restart(): Promise<void> {
+    throw new Error('cannot restart a PostgreSQL given with --postgres-url');
+  }
+
+  private async admin(sql: string): Promise<void> {
+    const client = new Client({ connectionString: this.base });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  }
+
+  async createDatabase(name: string): Promise<string> {
+    await this.admin(`CREATE DATABASE "${name}"`);
+    this.created.push(name);
+    return this.url(name);
+  }
+
+  async destroy(): Promise<void> {
+    for (const name of this.created)
+      await this.admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).catch(() => undefined);
+  }
+}
