@@ -45,6 +45,31 @@ describe('OutboxRelay against a real broker and database', () => {
     );
   }
 
+  it('lets one relay of a database publish at a time, and another take over when it stops', async () => {
+    const url = (database.db.options as { url: string }).url;
+    const standby = new OutboxRelay(database.db, kafka, {
+      databaseUrl: url,
+      batchSize: 50,
+      pollIntervalMs: 50,
+    });
+    await standby.onApplicationBootstrap();
+    try {
+      await waitFor(() => relay.isLeader, { description: 'the first relay to lead' });
+      expect(standby.isLeader).toBe(false);
+      await relay.beforeApplicationShutdown();
+      await waitFor(() => standby.isLeader, { description: 'the standby to take over' });
+      const orderId = randomUUID();
+      const message = command(orderId, 1);
+      await database.db.transaction((m) => enqueueMessages(m, [message]));
+      const received = await readTopic(testKafka(), `${prefix}${Topics.stockCommands}`, (messages) =>
+        messages.some((r) => r.value?.includes(message.messageId)),
+      );
+      expect(received.filter((r) => r.value?.includes(message.messageId))).toHaveLength(1);
+    } finally {
+      await standby.beforeApplicationShutdown();
+    }
+  });
+
   it('publishes rows committed while a batch is in flight without waiting for the poll', async () => {
     const orderId = randomUUID();
     const sent = [];

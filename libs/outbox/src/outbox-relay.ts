@@ -38,18 +38,23 @@ const published = counter({
 const RELAY_LOCK = 7_340_001;
 
 /**
- * Publishes the outbox in id order and deletes what Kafka acknowledged (acks=all), in one
- * database transaction per batch. A transaction-scoped advisory lock lets only one instance relay
- * at a time, so messages with one key are never published out of order, even with several
- * instances of a service. A failed send rolls back: the rows stay and are sent again (consumers
- * de-duplicate by message id and by their TCC fence).
+ * Publishes the outbox in id order and deletes what Kafka acknowledged (acks=all). The relay works
+ * on a connection of its own, on which it LISTENs for the writers' NOTIFY and holds a session
+ * advisory lock: only one instance relays at a time, so messages with one key are never published
+ * out of order even with several instances of a service; the others poll for the lock and take
+ * over when the holder's connection ends. A round is one statement that deletes the batch Kafka
+ * just acknowledged and reads the next one, so a quiet system pays two round trips per message
+ * and a busy one one per batch. A failed send keeps the rows; they are sent again (consumers
+ * de-duplicate by message id and by their TCC fence), as are rows a crash left undeleted.
  */
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly log = new Logger(OutboxRelay.name);
   private running = false;
   private loop: Promise<void> | undefined;
-  private listener: Client | undefined;
+  private client: Client | undefined;
+  /** whether this instance holds the relay lock (on `client`) */
+  private leader = false;
   private wake: (() => void) | undefined;
   /** a NOTIFY (or shutdown) arrived while the relay was busy: the next idle() returns at once */
   private woken = false;
@@ -74,7 +79,9 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     // a hybrid app (HTTP + the Kafka consumer) calls bootstrap hooks twice
     if (this.running) return;
     this.running = true;
-    await this.listen();
+    await this.connect().catch((error: unknown) =>
+      this.log.warn({ msg: 'outbox relay cannot connect yet; retrying', err: error }),
+    );
     this.loop = this.run();
   }
 
@@ -84,41 +91,67 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     this.notify();
     await this.loop;
     try {
-      while ((await this.publishBatch()) > 0);
+      if (this.leader) await this.publishAll();
     } catch (error) {
       this.log.warn({ msg: 'outbox not drained at shutdown; it is published after the restart', err: error });
     }
-    await this.listener?.end().catch(() => undefined);
+    await this.disconnect();
   }
 
-  private async listen(): Promise<void> {
+  /** For tests: whether this instance is the one relaying. */
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  private async connect(): Promise<Client> {
+    if (this.client) return this.client;
+    const client = new Client({
+      connectionString: this.options.databaseUrl,
+      application_name: 'tcc-outbox-relay',
+    });
+    client.on('notification', () => this.notify());
+    client.on('error', (error) => {
+      this.log.warn({ msg: 'outbox relay connection lost; reconnecting', err: error });
+      if (this.client === client) void this.disconnect();
+    });
+    await client.connect();
     try {
-      const client = new Client({
-        connectionString: this.options.databaseUrl,
-        application_name: 'tcc-outbox-listener',
-      });
-      client.on('notification', () => this.notify());
-      client.on('error', (error) => {
-        this.log.warn({ msg: 'outbox listener lost; polling until it is back', err: error });
-        this.listener = undefined;
-        void client.end().catch(() => undefined);
-      });
-      await client.connect();
       await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
-      this.listener = client;
     } catch (error) {
-      this.log.warn({ msg: 'cannot LISTEN for outbox notifications; polling', err: error });
+      await client.end().catch(() => undefined);
+      throw error;
     }
+    this.client = client;
+    return client;
+  }
+
+  private async disconnect(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (this.leader) this.log.log('outbox relay stepped down');
+    this.leader = false;
+    await client?.end().catch(() => undefined);
   }
 
   private async run(): Promise<void> {
     let failures = 0;
     while (this.running) {
       try {
-        const published = await this.publishBatch();
+        const client = await this.connect();
+        if (!this.leader) {
+          const [row] = (
+            await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [RELAY_LOCK])
+          ).rows;
+          this.leader = row?.ok === true;
+          if (this.leader) this.log.log('outbox relay is the leader for this database');
+        }
         failures = 0;
-        if (published === this.options.batchSize) continue;
-        if (!this.listener) await this.listen();
+        if (!this.leader) {
+          // a standby: NOTIFYs are the leader's business; ask for the lock again after a while
+          await this.pause(this.options.pollIntervalMs);
+          continue;
+        }
+        await this.publishAll();
         await this.idle(this.options.pollIntervalMs);
       } catch (error) {
         failures++;
@@ -129,9 +162,37 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
           attempt: failures,
           delayMs: delay,
         });
+        if (!this.client) this.leader = false;
         // not cut short by NOTIFY: while Kafka is away, every new row would otherwise retry at once
         await this.pause(delay);
       }
+    }
+  }
+
+  /**
+   * Publishes until the outbox is empty: each round deletes the batch just acknowledged and reads
+   * the next in the same statement. Returns how many messages it published.
+   */
+  async publishAll(): Promise<number> {
+    const client = await this.connect();
+    let sent: string[] = [];
+    let total = 0;
+    for (;;) {
+      this.woken = false;
+      const { rows } = await client.query<OutboxRow>(
+        `WITH sent AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]))
+         SELECT id, topic, key, envelope, headers FROM outbox
+          WHERE id <> ALL($1::bigint[]) ORDER BY id LIMIT $2`,
+        [sent, this.options.batchSize],
+      );
+      if (rows.length === 0) return total;
+      await this.kafka.producer.sendBatch({
+        acks: -1,
+        topicMessages: groupByTopic(rows).map((t) => ({ ...t, topic: this.kafka.topic(t.topic) })),
+      });
+      for (const r of rows) published.inc({ topic: r.topic });
+      sent = rows.map((r) => r.id);
+      total += rows.length;
     }
   }
 
@@ -147,11 +208,11 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
 
   /**
    * Waits for a NOTIFY, or `ms` at most. A notification that came while the last batch was being
-   * published (rows committed after its SELECT) ends the wait at once, so no message waits for the
+   * published (rows committed after its read) ends the wait at once, so no message waits for the
    * poll interval.
    */
   private idle(ms: number): Promise<void> {
-    if (this.woken) {
+    if (this.woken || !this.running) {
       this.woken = false;
       return Promise.resolve();
     }
@@ -164,30 +225,6 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       };
       const timer = setTimeout(done, ms);
       this.wake = done;
-    });
-  }
-
-  /** Publishes one batch; returns how many rows it published (0 when another instance holds the lock). */
-  async publishBatch(): Promise<number> {
-    return this.dataSource.transaction(async (manager) => {
-      const [lock] = await manager.query<
-        {
-          ok: boolean;
-        }[]
-      >('SELECT pg_try_advisory_xact_lock($1) AS ok', [RELAY_LOCK]);
-      if (!lock?.ok) return 0;
-      const rows = await manager.query<OutboxRow[]>(
-        'SELECT id, topic, key, envelope, headers FROM outbox ORDER BY id LIMIT $1',
-        [this.options.batchSize],
-      );
-      if (rows.length === 0) return 0;
-      await this.kafka.producer.sendBatch({
-        acks: -1,
-        topicMessages: groupByTopic(rows).map((t) => ({ ...t, topic: this.kafka.topic(t.topic) })),
-      });
-      await manager.query('DELETE FROM outbox WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
-      for (const r of rows) published.inc({ topic: r.topic });
-      return rows.length;
     });
   }
 
