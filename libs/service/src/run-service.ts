@@ -108,9 +108,9 @@ function installGracefulShutdown(
     } catch (error) {
       log.error({ msg: 'error during shutdown', err: error });
       process.exitCode = 1;
-    } finally {
-      clearTimeout(timer);
     }
+    // the timer stays (unref'd: it does not keep the process alive): if something is still open
+    // after the close, e.g. a kafkajs consumer that was reconnecting, it still ends the process
   };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, (s) => void stop(s));
 }
