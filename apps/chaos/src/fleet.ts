@@ -24,6 +24,8 @@ export interface FleetStats {
   failedStarts: number;
   /** instances still running well after SIGTERM (past SHUTDOWN_TIMEOUT_MS): always a finding */
   shutdownHangs: string[];
+  /** instances that exited non-zero after SIGTERM (e.g. ended by SHUTDOWN_TIMEOUT_MS): reported */
+  uncleanShutdowns: string[];
 }
 
 const counts = (): Record<ServiceName, number> => ({ order: 0, stock: 0, payment: 0 });
@@ -46,6 +48,7 @@ export class Fleet {
     unexpectedExits: [],
     failedStarts: 0,
     shutdownHangs: [],
+    uncleanShutdowns: [],
   };
 
   constructor(
@@ -152,7 +155,11 @@ export class Fleet {
     if (!instance?.proc) return undefined;
     instance.state = 'removed';
     try {
-      await instance.proc.stop('SIGTERM', this.shutdownLimitMs);
+      const { code } = await instance.proc.stop('SIGTERM', this.shutdownLimitMs);
+      if (code !== 0) {
+        this.stats.uncleanShutdowns.push(`${instance.id} exited ${code} after SIGTERM`);
+        this.log(`NOTE: ${instance.id} exited ${code} after SIGTERM (see its log: shutdown took too long?)`);
+      }
       this.log(`removed ${instance.id} (SIGTERM): it left the ${service} consumer group`);
     } catch {
       // ServiceProcess.stop has SIGKILLed it

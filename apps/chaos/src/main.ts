@@ -459,6 +459,7 @@ class ChaosRun {
         unexpectedExits: fs.unexpectedExits,
         failedStarts: fs.failedStarts,
         shutdownHangs: fs.shutdownHangs,
+        uncleanShutdowns: fs.uncleanShutdowns,
         errors: this.faultErrors,
       },
       duplicates: duplicator.stats,

@@ -44,6 +44,7 @@ function passing(): Unjudged {
       unexpectedExits: [],
       failedStarts: 0,
       shutdownHangs: [],
+      uncleanShutdowns: [],
       errors: [],
     },
     duplicates: { orders: 2, published: 5 },

@@ -50,6 +50,8 @@ export interface ChaosSummary {
     failedStarts: number;
     /** instances that did not exit after SIGTERM within their shutdown timeout */
     shutdownHangs: string[];
+    /** instances that exited non-zero after SIGTERM, within its bound: reported, not a failure */
+    uncleanShutdowns: string[];
     /** faults that could not be carried out, and why */
     errors: string[];
   };
@@ -150,6 +152,8 @@ export function formatSummary(s: ChaosSummary): string {
   lines.push(
     `  rebalances   added ${s.faults.instancesAdded.join(', ') || 'none'}; removed ${s.faults.instancesRemoved.join(', ') || 'none'}; ${s.faults.failedStarts} start(s) tried again`,
   );
+  if (s.faults.uncleanShutdowns.length > 0)
+    lines.push(`  note         ${s.faults.uncleanShutdowns.join('; ')} (bounded by SHUTDOWN_TIMEOUT_MS)`);
   lines.push(
     `  duplicates   ${s.duplicates.published} commands of ${s.duplicates.orders} orders published twice`,
   );
