@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { Client } from 'pg';
+import { cpuPerOrder, cpuSnapshot } from './cpu';
 import { latencyPlot, markdown } from './report';
 import type { BenchResult, StepResult } from './report';
 import { dueAt, percentiles } from './stats';
@@ -15,8 +16,9 @@ import { dueAt, percentiles } from './stats';
 const USAGE = `Usage: ./dev bench [options]      (against a running stack: ./dev up)
 
 Open-loop load on POST /orders at each rate in turn; measures orders reaching a final state per
-second and the latency from POST to final state, the Kafka and PostgreSQL floors, and the
-services' memory; runs the invariant checker afterwards. Writes result.json, report.md and
+second and the latency from POST to final state, the CPU each order cost (per service, the load
+generator, and the rest of the machine), the Kafka and PostgreSQL floors, and the services'
+memory; runs the invariant checker afterwards. Writes result.json, report.md and
 latency.svg into --out.
 
   --rates LIST        orders per second, one step each (default 50,100,200,300)
@@ -150,11 +152,12 @@ interface Sent {
 async function runStep(
   rate: number,
   durationS: number,
-  urls: { order: string },
+  urls: Record<string, string> & { order: string },
   db: Client,
   pick: () => { customerId: string; productId: string },
 ): Promise<StepResult> {
   const total = rate * durationS;
+  const cpuBefore = await cpuSnapshot(urls);
   const sent: Sent[] = [];
   const inFlight: Promise<void>[] = [];
   const bar = new ProgressBar();
@@ -218,6 +221,8 @@ async function runStep(
   await poller;
   bar.end();
   const finals = sent.filter((s) => s.finalAt !== undefined);
+  // every order of the step has finished (or given up): all the CPU they cost is in
+  const cpuMsPerOrder = cpuPerOrder(cpuBefore, await cpuSnapshot(urls), finals.length);
   const latencies = finals.map((s) => Math.max(0, (s.finalAt ?? 0) - s.sentAt));
   const lastFinal = Math.max(start + durationS * 1_000, ...finals.map((s) => s.finalAt ?? 0));
   return {
@@ -232,6 +237,7 @@ async function runStep(
     unfinished: sent.filter((s) => s.orderId && s.finalAt === undefined).length,
     finalPerSecond: finals.length / ((lastFinal - start) / 1_000),
     latencyMs: percentiles(latencies),
+    cpuMsPerOrder,
     timeline: finals.map((s) => [
       Math.round((s.sentAt - start) / 10) / 100,
       Math.round(latencies[finals.indexOf(s)] ?? 0),

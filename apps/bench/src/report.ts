@@ -13,6 +13,12 @@ export interface StepResult {
   /** orders that reached a final state per second of the step */
   finalPerSecond: number;
   latencyMs: Percentiles;
+  /**
+   * CPU ms per final order, by who spent it: each service, the load generator, 'Kafka,
+   * PostgreSQL, rest' (the machine minus those) and 'machine' (everything). 2 cores give 2000 ms
+   * per second, so 2000 / machine is the rate this machine could sustain at that cost.
+   */
+  cpuMsPerOrder: Record<string, number>;
   /** (seconds since step start, latency ms) of every final order, for the plot */
   timeline: [number, number][];
 }
@@ -82,6 +88,22 @@ export function markdown(result: BenchResult): string {
         `| ${s.rate}/s | ${s.durationS} s | ${s.accepted} | ${s.finalPerSecond.toFixed(1)} | ${s.confirmed}/${s.cancelled}/${s.unfinished} | ${s.latencyMs.p50} | ${s.latencyMs.p95} | ${s.latencyMs.p99} | ${s.latencyMs.max} |`,
     )
     .join('\n');
+  const cpuNames = [...new Set(result.steps.flatMap((s) => Object.keys(s.cpuMsPerOrder)))];
+  const cpuRows = result.steps
+    .map((s) => `| ${s.rate}/s | ${cpuNames.map((n) => s.cpuMsPerOrder[n] ?? '').join(' | ')} |`)
+    .join('\n');
+  const cpu =
+    cpuNames.length === 0
+      ? ''
+      : `CPU per final order (ms), from each service's \`process_cpu_seconds_total\`, this process, and
+/proc/stat for the machine; "machine" includes everything that ran, so ${result.machine.cpus * 1000} / machine is the
+rate at which this machine's cores would be full:
+
+| rate | ${cpuNames.join(' | ')} |
+|---|${cpuNames.map(() => '---|').join('')}
+${cpuRows}
+
+`;
   const rss = Object.entries(result.maxRssMb)
     .map(([k, v]) => `${k} ${v} MB`)
     .join(', ');
@@ -96,7 +118,7 @@ state (its last update in the order database).
 |---|---|---|---|---|---|---|---|---|
 ${rows}
 
-Highest rate with p99 under ${result.bestRateUnderP99Ms.limitMs} ms: ${result.bestRateUnderP99Ms.rate ?? 'none of those tried'}/s.
+${cpu}Highest rate with p99 under ${result.bestRateUnderP99Ms.limitMs} ms: ${result.bestRateUnderP99Ms.rate ?? 'none of those tried'}/s.
 
 Floors on this machine: one Kafka produce-to-consume round trip p50 ${f.kafkaRoundTripMs.p50} ms (p99 ${f.kafkaRoundTripMs.p99});
 one PostgreSQL commit p50 ${f.postgresCommitMs.p50} ms (p99 ${f.postgresCommitMs.p99}). A confirmed order takes at least
@@ -104,7 +126,7 @@ three Kafka round trips (try stock, try payment, confirm) and about nine commits
 
 Largest RSS seen: ${rss}.
 
-Invariant checker afterwards: exit ${result.invariants.exitCode} (${result.invariants.exitCode === 0 ? 'all invariants hold' : 'see result.json'}).
+Invariant checker afterwards: ${result.invariants.exitCode === null ? 'not run (--no-check)' : `exit ${result.invariants.exitCode} (${result.invariants.exitCode === 0 ? 'all invariants hold' : 'see result.json'})`}.
 
 ![latency](latency.svg)
 `;

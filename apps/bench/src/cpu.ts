@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+
+/** CPU time in milliseconds, by who spent it. */
+export type CpuMs = Record<string, number>;
+
+/**
+ * Busy CPU time of the whole machine so far (all cores, ms), from /proc/stat: user, nice, system,
+ * irq, softirq and steal. Undefined where there is no /proc (not Linux).
+ */
+export function machineBusyMs(procStat?: string): number | undefined {
+  let text = procStat;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/stat', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  const line = text.split('\n').find((l) => l.startsWith('cpu '));
+  if (!line) return undefined;
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  const ticks = [user, nice, system, irq, softirq, steal].reduce<number>((a, b) => a + (b ?? 0), 0);
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
+/** `process_cpu_seconds_total` from a Prometheus text page, in ms. */
+export function processCpuMs(metricsText: string): number | undefined {
+  const line = metricsText.split('\n').find((l) => l.startsWith('process_cpu_seconds_total'));
+  if (!line) return undefined;
+  return Number(line.slice(line.lastIndexOf(' ') + 1)) * 1000;
+}
+
+/** A snapshot: each service's CPU (its /metrics), this load generator's, and the machine's. */
+export async function cpuSnapshot(urls: Record<string, string>): Promise<CpuMs> {
+  const snapshot: CpuMs = {};
+  for (const [name, url] of Object.entries(urls)) {
+    const text = await fetch(`${url}/metrics`)
+      .then((r) => r.text())
+      .catch(() => '');
+    const ms = processCpuMs(text);
+    if (ms !== undefined) snapshot[name] = ms;
+  }
+  const own = process.cpuUsage();
+  snapshot['load generator'] = (own.user + own.system) / 1000;
+  const machine = machineBusyMs();
+  if (machine !== undefined) snapshot['machine'] = machine;
+  return snapshot;
+}
+
+/**
+ * CPU ms per final order between two snapshots: per service, the load generator, and the rest of
+ * the machine (Kafka, PostgreSQL and anything else running), plus the machine total.
+ */
+export function cpuPerOrder(before: CpuMs, after: CpuMs, orders: number): CpuMs {
+  const per: CpuMs = {};
+  if (orders <= 0) return per;
+  let named = 0;
+  for (const [name, end] of Object.entries(after)) {
+    if (name === 'machine') continue;
+    const start = before[name];
+    if (start === undefined) continue;
+    per[name] = (end - start) / orders;
+    named += end - start;
+  }
+  const { machine: m0 } = before;
+  const { machine: m1 } = after;
+  if (m0 !== undefined && m1 !== undefined) {
+    per['Kafka, PostgreSQL, rest'] = Math.max(0, m1 - m0 - named) / orders;
+    per['machine'] = (m1 - m0) / orders;
+  }
+  for (const k of Object.keys(per)) per[k] = Math.round((per[k] ?? 0) * 100) / 100;
+  return per;
+}
