@@ -44,14 +44,27 @@ export class FenceReplies {
   transition(
     p: SqlParams,
     key: readonly unknown[],
-    change: { phase: string; reply: SagaMessage; from: string; to: string; returning: string },
+    change: {
+      phase: string;
+      reply: SagaMessage;
+      /** the status the fence must still have */
+      from: string;
+      to: string;
+      returning: string;
+      /** rewrites the recorded reply (SQL over the reply), e.g. to fill in a column of the fence */
+      replySql?: (reply: string) => string;
+      /** more conditions on the fence row (SQL), e.g. whose it is */
+      also?: string;
+    },
   ): string {
     const where = this.keyColumns.map((c, i) => `${c} = ${p.add(key[i])}`).join(' AND ');
     const phase = p.add(change.phase, 'text');
+    const reply = p.add(JSON.stringify(change.reply), 'jsonb');
     return `UPDATE ${this.table}
-       SET status = ${p.add(change.to)}, replies = replies || jsonb_build_object(${phase}, ${p.add(JSON.stringify(change.reply), 'jsonb')}),
+       SET status = ${p.add(change.to)},
+           replies = replies || jsonb_build_object(${phase}, ${change.replySql ? change.replySql(reply) : reply}),
            updated_at = now()
-     WHERE ${where} AND status = ${p.add(change.from)} AND replies -> ${phase} IS NULL
+     WHERE ${where} AND status = ${p.add(change.from)} AND replies -> ${phase} IS NULL${change.also ? ` AND ${change.also}` : ''}
      RETURNING ${change.returning}`;
   }
 

@@ -27,7 +27,12 @@ export const NOTIFY_OUTBOX = `pg_notify('${OUTBOX_CHANNEL}', '')`;
 export function outboxInsert(
   params: SqlParams,
   messages: readonly SagaMessage[],
-  options: { headers?: Record<string, string>; onlyIf?: string } = {},
+  options: {
+    headers?: Record<string, string>;
+    onlyIf?: string;
+    /** rewrites each envelope (SQL over `m.envelope`), e.g. to fill in a value `onlyIf` returned */
+    envelope?: (envelope: string) => string;
+  } = {},
 ): string {
   let headers = options.headers ?? {};
   // the current span (a request, a message being handled) is the parent of what it sends
@@ -60,7 +65,7 @@ export function outboxInsert(
   const [ids, topics, keys, types, envelopes, header] = columns;
   const from = options.onlyIf ? `${options.onlyIf}, ` : '';
   return `INSERT INTO outbox (message_id, topic, key, type, envelope, headers)
-    SELECT m.message_id, m.topic, m.key, m.type, m.envelope, ${header}
+    SELECT m.message_id, m.topic, m.key, m.type, ${options.envelope ? options.envelope('m.envelope') : 'm.envelope'}, ${header}
       FROM ${from}unnest(${ids}, ${topics}, ${keys}, ${types}, ${envelopes})
            WITH ORDINALITY AS m(message_id, topic, key, type, envelope, n)
      ORDER BY m.n`;

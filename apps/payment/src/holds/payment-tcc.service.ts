@@ -22,11 +22,7 @@ interface FenceRow {
   replies: Partial<Record<Phase, PaymentReply>>;
 }
 
-/** What the fast path reads, without locks: the hold (if any) and the wallet's balance (if any). */
-interface Peek {
-  fence: FenceRow | null;
-  wallet: { balance: number } | null;
-}
+const UNIQUE_VIOLATION = '23505';
 
 /** Whether the fence stores a reply to this phase already: the command is a duplicate. */
 function replied(fence: FenceRow | undefined, phase: Phase): boolean {
@@ -42,10 +38,11 @@ type Command<T extends PaymentCommand['type']> = MessageOfType<T>;
  * recorded in the fence, and the reply put in the outbox, all or nothing. The Kafka offset is
  * committed after that.
  *
- * The common cases (a try that holds, a confirm or cancel of a live hold) take a fast path: one
- * read without locks, then one statement whose parts all key on a guarded wallet or fence update,
- * so a wallet or hold that changed meanwhile writes nothing. Everything else, and a fast path that
- * lost such a race, runs as one transaction that locks the hold first.
+ * The common cases (a try that holds, a confirm or cancel of a live hold) take a fast path: ONE
+ * statement whose parts all key on a guarded update (the wallet's balance for a try, the hold's
+ * status for a confirm or cancel), so a wallet or hold in any other state writes nothing.
+ * Everything else, and a fast path that wrote nothing, runs as one transaction that locks the hold
+ * first and decides again.
  *
  * Money moves between the wallet's columns only: try balance → held, confirm held → captured,
  * cancel and expiry held → balance, refund captured → balance, so balance + held + captured stays
@@ -79,13 +76,16 @@ export class PaymentTccService {
 
   // ------------------------------------------------------------------ fast paths
 
-  /** A first try on a wallet with the points: hold them in one statement, guarded by the balance. */
+  /**
+   * A first try on a wallet with the points: hold them in one statement, guarded by the balance
+   * (`balance >= amount`). Returns false, having written nothing, when the balance is short or the
+   * wallet unknown, or when the hold exists already (a duplicate, or a cancel that came first):
+   * the hold's key makes the whole statement fail.
+   */
   private async holdFast(command: Command<'PaymentTry'>): Promise<boolean> {
     const { orderId, customerId, amount } = command.payload;
-    const { fence, wallet } = await this.peek(orderId, customerId);
     const now = new Date();
     const deadline = new Date(command.payload.deadline);
-    if (fence || !wallet || wallet.balance < amount) return false;
     if (holdRules.decideTry(undefined, false, deadline, now).kind !== 'apply') return false;
     const expiresAt = this.expiryOf(command, now);
     const reply = replyTo(command, 'PaymentHeld', {
@@ -96,87 +96,86 @@ export class PaymentTccService {
     });
     const p = new SqlParams();
     const points = p.add(amount, 'bigint');
-    // a duplicate try racing this one collides on the hold's key: the whole statement fails
-    const written = await this.db.query<unknown[]>(
-      `WITH w AS (
-         UPDATE wallets SET balance = balance - ${points}, held = held + ${points}, updated_at = now()
-          WHERE customer_id = ${p.add(customerId)} AND balance >= ${points} RETURNING customer_id),
-       h AS (
-         INSERT INTO holds (order_id, customer_id, amount, status, expires_at, replies)
-         SELECT ${p.add(orderId, 'uuid')}, w.customer_id, ${points}, 'HELD', ${p.add(expiresAt, 'timestamptz')},
-                jsonb_build_object('try', ${p.add(JSON.stringify(reply), 'jsonb')}) FROM w),
-       ob AS (${outboxInsert(p, [reply], { onlyIf: 'w' })})
-       SELECT w.customer_id, ${NOTIFY_OUTBOX} FROM w`,
-      p.values,
+    const written = await this.firstWins(() =>
+      this.db.query<unknown[]>(
+        `WITH w AS (
+           UPDATE wallets SET balance = balance - ${points}, held = held + ${points}, updated_at = now()
+            WHERE customer_id = ${p.add(customerId)} AND balance >= ${points} RETURNING customer_id),
+         h AS (
+           INSERT INTO holds (order_id, customer_id, amount, status, expires_at, replies)
+           SELECT ${p.add(orderId, 'uuid')}, w.customer_id, ${points}, 'HELD', ${p.add(expiresAt, 'timestamptz')},
+                  jsonb_build_object('try', ${p.add(JSON.stringify(reply), 'jsonb')}) FROM w),
+         ob AS (${outboxInsert(p, [reply], { onlyIf: 'w' })})
+         SELECT w.customer_id, ${NOTIFY_OUTBOX} FROM w`,
+        p.values,
+      ),
     );
-    if (written.length === 0) return false; // spent meanwhile: decide again, locked
+    if (!written || written.length === 0) return false;
     this.replies.logSent(reply, `held ${amount} of ${customerId}'s points`);
     return true;
   }
 
-  /** Capture or release a live hold in one statement, guarded by the fence. */
+  /**
+   * Capture or release a HELD hold of this customer in one statement, guarded by the fence: it
+   * must still be HELD with no reply to this phase. The reply's amount comes from the hold row.
+   * Returns false, having written nothing, for any other hold (another customer's included: the
+   * locked path dead-letters that command).
+   */
   private async settleFast(
     command: Command<'PaymentConfirm' | 'PaymentCancel'>,
     phase: 'confirm' | 'cancel',
   ) {
     const { orderId, customerId } = command.payload;
-    const { fence } = await this.peek(orderId, customerId);
-    // a hold of another customer is refused by the locked path (a permanent error)
-    if (!fence || fence.customer_id !== customerId) return false;
-    const alreadyReplied = replied(fence, phase);
-    const outcome =
-      phase === 'confirm'
-        ? holdRules.decideConfirm(fence, alreadyReplied)
-        : holdRules.decideCancel(fence, alreadyReplied);
-    if (outcome.kind !== 'apply') return false;
-    const { amount } = fence;
-    const reply =
-      phase === 'confirm'
-        ? replyTo(command, 'PaymentCaptured', { orderId, customerId, amount })
-        : replyTo(command, 'PaymentReleased', {
-            orderId,
-            customerId,
-            released: amount,
-            emptyRollback: false,
-          });
-    const change =
-      phase === 'confirm'
-        ? 'held = held - f.amount, captured = captured + f.amount'
-        : 'held = held - f.amount, balance = balance + f.amount';
+    const confirm = phase === 'confirm';
+    // the amount (0 here) is filled in from the hold
+    const reply = confirm
+      ? replyTo(command, 'PaymentCaptured', { orderId, customerId, amount: 0 })
+      : replyTo(command, 'PaymentReleased', { orderId, customerId, released: 0, emptyRollback: false });
+    const field = confirm ? 'amount' : 'released';
     const p = new SqlParams();
+    const customer = p.add(customerId);
     const fenced = this.replies.transition(p, [orderId], {
       phase,
       reply,
-      from: fence.status,
-      to: phase === 'confirm' ? 'CAPTURED' : 'RELEASED',
+      from: 'HELD',
+      to: confirm ? 'CAPTURED' : 'RELEASED',
       returning: 'amount',
+      replySql: (json) => `jsonb_set(${json}, '{payload,${field}}', to_jsonb(amount))`,
+      also: `customer_id = ${customer}`,
     });
+    const change = confirm
+      ? 'held = held - f.amount, captured = captured + f.amount'
+      : 'held = held - f.amount, balance = balance + f.amount';
     // locks in the documented order: the hold, then the wallet
-    const written = await this.db.query<unknown[]>(
+    const written = await this.db.query<{ amount: string }[]>(
       `WITH f AS (${fenced}),
-       s AS (UPDATE wallets SET ${change}, updated_at = now() FROM f WHERE customer_id = ${p.add(customerId)}),
-       ob AS (${outboxInsert(p, [reply], { onlyIf: 'f' })})
+       s AS (UPDATE wallets SET ${change}, updated_at = now() FROM f WHERE customer_id = ${customer}),
+       ob AS (${outboxInsert(p, [reply], {
+         onlyIf: 'f',
+         envelope: (json) => `jsonb_set(${json}, '{payload,${field}}', to_jsonb(f.amount))`,
+       })})
        SELECT f.amount, ${NOTIFY_OUTBOX} FROM f`,
       p.values,
     );
-    if (written.length === 0) return false; // the hold moved meanwhile (sweeper, duplicate): decide again
+    const amount = written[0]?.amount;
+    if (amount === undefined) return false;
     this.replies.logSent(
       reply,
-      phase === 'confirm'
+      confirm
         ? `captured ${amount} of ${customerId}'s points`
         : `released ${amount} of ${customerId}'s points`,
     );
     return true;
   }
 
-  private async peek(orderId: string, customerId: string): Promise<Peek> {
-    const [row] = await this.db.query<Peek[]>(
-      `SELECT (SELECT to_jsonb(h) FROM (SELECT customer_id, amount, status, replies FROM holds
-                                          WHERE order_id = $1) h) AS fence,
-              (SELECT to_jsonb(w) FROM (SELECT balance FROM wallets WHERE customer_id = $2) w) AS wallet`,
-      [orderId, customerId],
-    );
-    return row ?? { fence: null, wallet: null };
+  /** Runs a statement that inserts a fence; undefined if the fence existed (unique violation). */
+  private async firstWins<T>(statement: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await statement();
+    } catch (error) {
+      if ((error as { code?: string }).code === UNIQUE_VIOLATION) return undefined;
+      throw error;
+    }
   }
 
   private expiryOf(command: Command<'PaymentTry'>, now: Date): Date {

@@ -20,11 +20,7 @@ interface FenceRow {
   replies: Partial<Record<Phase, StockReply>>;
 }
 
-/** What the fast path reads, without locks: the reservation (if any) and the product (if any). */
-interface Peek {
-  fence: FenceRow | null;
-  product: { price: number; available: number } | null;
-}
+const UNIQUE_VIOLATION = '23505';
 
 /** Whether the fence stores a reply to this phase already: the command is a duplicate. */
 function replied(fence: FenceRow | undefined, phase: Phase): boolean {
@@ -41,9 +37,10 @@ type Command<T extends 'StockTry' | 'StockConfirm' | 'StockCancel' | 'StockRetur
  * committed after that.
  *
  * The common cases (a try that reserves, a confirm or cancel of a live reservation) take a fast
- * path: one read without locks, then one statement whose parts all key on a guarded fence or
- * product update, so a fence or product that changed meanwhile writes nothing. Everything else,
- * and a fast path that lost such a race, runs as one transaction that locks the fence first.
+ * path: ONE statement whose parts all key on a guarded update (the product's stock for a try, the
+ * fence's status for a confirm or cancel), so a product or fence in any other state writes
+ * nothing. Everything else, and a fast path that wrote nothing, runs as one transaction that locks
+ * the fence first and decides again.
  *
  * Locks are always taken reservation first, then product, so confirm, cancel and the sweeper
  * cannot deadlock each other; a try locks only the product and inserts its reservation, and two
@@ -73,101 +70,103 @@ export class StockTccService {
 
   // ------------------------------------------------------------------ fast paths
 
-  /** A first try for a product that has the stock: reserve in one statement, guarded by the product. */
+  /**
+   * A first try for a product that has the stock: reserve in one statement, guarded by the
+   * product (`available >= quantity`); the reply gets the catalog price from the same update.
+   * Returns false, having written nothing, when the product lacks the stock or is unknown, or when
+   * the reservation exists already (a duplicate, or a cancel that came first): the reservation's
+   * key makes the whole statement fail.
+   */
   private async reserveFast(command: Command<'StockTry'>): Promise<boolean> {
     const { orderId, productId, quantity } = command.payload;
-    const { fence, product } = await this.peek(orderId, productId);
     const now = new Date();
     const deadline = new Date(command.payload.deadline);
-    if (fence || !product || product.available < quantity) return false;
     if (reservationRules.decideTry(undefined, false, deadline, now).kind !== 'apply') return false;
     const expiresAt = this.expiryOf(command, now);
+    // unitPrice is filled in from the product row the statement updates
     const reply = replyTo(command, 'StockReserved', {
       orderId,
       productId,
       quantity,
-      unitPrice: product.price,
+      unitPrice: 0,
       expiresAt: expiresAt.toISOString(),
     });
+    const withPrice = (json: string) => `jsonb_set(${json}, '{payload,unitPrice}', to_jsonb(p.price))`;
     const p = new SqlParams();
     const qty = p.add(quantity, 'integer');
-    const price = p.add(product.price, 'bigint');
-    const product$ = p.add(productId);
-    // a duplicate try racing this one collides on the reservation's key: the whole statement fails
-    const written = await this.db.query<unknown[]>(
-      `WITH p AS (
-         UPDATE products SET available = available - ${qty}, reserved = reserved + ${qty}, updated_at = now()
-          WHERE id = ${product$} AND available >= ${qty} AND price = ${price} RETURNING id),
-       r AS (
-         INSERT INTO reservations (order_id, product_id, quantity, unit_price, status, expires_at, replies)
-         SELECT ${p.add(orderId, 'uuid')}, p.id, ${qty}, ${price}, 'RESERVED', ${p.add(expiresAt, 'timestamptz')},
-                jsonb_build_object('try', ${p.add(JSON.stringify(reply), 'jsonb')}) FROM p),
-       ob AS (${outboxInsert(p, [reply], { onlyIf: 'p' })})
-       SELECT p.id, ${NOTIFY_OUTBOX} FROM p`,
-      p.values,
+    const written = await this.firstWins(() =>
+      this.db.query<{ price: string }[]>(
+        `WITH p AS (
+           UPDATE products SET available = available - ${qty}, reserved = reserved + ${qty}, updated_at = now()
+            WHERE id = ${p.add(productId)} AND available >= ${qty} RETURNING id, price),
+         r AS (
+           INSERT INTO reservations (order_id, product_id, quantity, unit_price, status, expires_at, replies)
+           SELECT ${p.add(orderId, 'uuid')}, p.id, ${qty}, p.price, 'RESERVED', ${p.add(expiresAt, 'timestamptz')},
+                  jsonb_build_object('try', ${withPrice(p.add(JSON.stringify(reply), 'jsonb'))}) FROM p),
+         ob AS (${outboxInsert(p, [reply], { onlyIf: 'p', envelope: withPrice })})
+         SELECT p.price, ${NOTIFY_OUTBOX} FROM p`,
+        p.values,
+      ),
     );
-    if (written.length === 0) return false; // sold out or repriced meanwhile: decide again, locked
-    this.replies.logSent(reply, `reserved ${quantity} of ${productId} at ${product.price}`);
+    const price = written?.[0]?.price;
+    if (price === undefined) return false;
+    this.replies.logSent(reply, `reserved ${quantity} of ${productId} at ${price}`);
     return true;
   }
 
-  /** Confirm (sell) or cancel (release) a live reservation in one statement, guarded by the fence. */
+  /**
+   * Confirm (sell) or cancel (release) a RESERVED reservation in one statement, guarded by the
+   * fence: it must still be RESERVED with no reply to this phase. The reply's quantity comes from
+   * the reservation row. Returns false, having written nothing, for any other reservation.
+   */
   private async settleFast(command: Command<'StockConfirm' | 'StockCancel'>, phase: 'confirm' | 'cancel') {
     const { orderId, productId } = command.payload;
-    const { fence } = await this.peek(orderId, productId);
-    if (!fence) return false;
-    const alreadyReplied = replied(fence, phase);
-    const outcome =
-      phase === 'confirm'
-        ? reservationRules.decideConfirm(fence, alreadyReplied)
-        : reservationRules.decideCancel(fence, alreadyReplied);
-    if (outcome.kind !== 'apply') return false;
-    const { quantity } = fence;
-    const reply =
-      phase === 'confirm'
-        ? replyTo(command, 'StockConfirmed', { orderId, productId, quantity })
-        : replyTo(command, 'StockCancelled', {
-            orderId,
-            productId,
-            released: quantity,
-            emptyRollback: false,
-          });
-    const change =
-      phase === 'confirm'
-        ? 'reserved = reserved - f.quantity, sold = sold + f.quantity'
-        : 'available = available + f.quantity, reserved = reserved - f.quantity';
+    const confirm = phase === 'confirm';
+    // the quantity (0 here) is filled in from the reservation
+    const reply = confirm
+      ? replyTo(command, 'StockConfirmed', { orderId, productId, quantity: 0 })
+      : replyTo(command, 'StockCancelled', { orderId, productId, released: 0, emptyRollback: false });
+    const field = confirm ? 'quantity' : 'released';
     const p = new SqlParams();
     const fenced = this.replies.transition(p, [orderId, productId], {
       phase,
       reply,
-      from: fence.status,
-      to: phase === 'confirm' ? 'CONFIRMED' : 'CANCELLED',
+      from: 'RESERVED',
+      to: confirm ? 'CONFIRMED' : 'CANCELLED',
       returning: 'quantity',
+      replySql: (json) => `jsonb_set(${json}, '{payload,${field}}', to_jsonb(quantity))`,
     });
+    const change = confirm
+      ? 'reserved = reserved - f.quantity, sold = sold + f.quantity'
+      : 'available = available + f.quantity, reserved = reserved - f.quantity';
     // locks in the documented order: the reservation, then the product
-    const written = await this.db.query<unknown[]>(
+    const written = await this.db.query<{ quantity: number }[]>(
       `WITH f AS (${fenced}),
        s AS (UPDATE products SET ${change}, updated_at = now() FROM f WHERE id = ${p.add(productId)}),
-       ob AS (${outboxInsert(p, [reply], { onlyIf: 'f' })})
+       ob AS (${outboxInsert(p, [reply], {
+         onlyIf: 'f',
+         envelope: (json) => `jsonb_set(${json}, '{payload,${field}}', to_jsonb(f.quantity))`,
+       })})
        SELECT f.quantity, ${NOTIFY_OUTBOX} FROM f`,
       p.values,
     );
-    if (written.length === 0) return false; // the fence moved meanwhile (sweeper, duplicate): decide again
+    const quantity = written[0]?.quantity;
+    if (quantity === undefined) return false;
     this.replies.logSent(
       reply,
-      phase === 'confirm' ? `sold ${quantity} of ${productId}` : `released ${quantity} of ${productId}`,
+      confirm ? `sold ${quantity} of ${productId}` : `released ${quantity} of ${productId}`,
     );
     return true;
   }
 
-  private async peek(orderId: string, productId: string): Promise<Peek> {
-    const [row] = await this.db.query<Peek[]>(
-      `SELECT (SELECT to_jsonb(r) FROM (SELECT status, quantity, replies FROM reservations
-                                          WHERE order_id = $1 AND product_id = $2) r) AS fence,
-              (SELECT to_jsonb(p) FROM (SELECT price, available FROM products WHERE id = $2) p) AS product`,
-      [orderId, productId],
-    );
-    return row ?? { fence: null, product: null };
+  /** Runs a statement that inserts a fence; undefined if the fence existed (unique violation). */
+  private async firstWins<T>(statement: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await statement();
+    } catch (error) {
+      if ((error as { code?: string }).code === UNIQUE_VIOLATION) return undefined;
+      throw error;
+    }
   }
 
   private expiryOf(command: Command<'StockTry'>, now: Date): Date {
