@@ -141,6 +141,31 @@ describe('order saga persistence (real PostgreSQL)', () => {
     expect(applied?.n).toBe(1);
   });
 
+  it('reads an order again when another instance moved it since this one remembered it', async () => {
+    const other = new OrderSagaService(db, {
+      tryTimeoutMs: 60_000,
+      confirmWindowMs: 60_000,
+      retryInitialMs: 30_000,
+      retryMaxMs: 300_000,
+      schedulerIntervalMs: 1_000,
+    });
+    const { orderId } = await orders.place(request(), randomUUID()); // remembered by `orders`
+    await other.handleReply(reserved(orderId, 'p-1', 2, 100)); // `orders` does not know
+    await orders.handleReply(reserved(orderId, 'p-2', 1, 50)); // stale copy: loses, reads, applies
+    const view = await orders.view(orderId);
+    expect(view?.lines.map((l) => [l.state, l.unitPrice])).toEqual([
+      ['RESERVED', 100],
+      ['RESERVED', 50],
+    ]);
+    expect((await outboxEnvelopes(db, orderId)).filter((m) => m.type === 'PaymentTry')).toHaveLength(1);
+    // and a duplicate of a reply the other instance applied is still skipped here
+    const again = reserved(orderId, 'p-1', 2, 100);
+    await other.handleReply(again);
+    const before = await versionOf(orderId);
+    await orders.handleReply(again);
+    expect(await versionOf(orderId)).toBe(before);
+  });
+
   it('ignores a reply for an order it does not know', async () => {
     const orderId = randomUUID();
     await orders.handleReply(reserved(orderId, 'p-1', 1, 10));

@@ -76,6 +76,12 @@ type Executor = Pick<EntityManager, 'query'>;
 
 /** A step that keeps losing the race for its order gives up; the consumer retries it with backoff. */
 const MAX_CONFLICTS = 20;
+/** Orders kept in memory after a step, so the next reply need not read them (see `recent`). */
+const RECENT_ORDERS = 10_000;
+const UNIQUE_VIOLATION = '23505';
+
+/** What a step did: written (with the order as it is now), lost the version race, or a duplicate. */
+type StepOutcome = { finished: Finished[]; next: Loaded } | 'conflict' | 'duplicate';
 interface LineRow {
   line_no: number;
   product_id: string;
@@ -90,12 +96,18 @@ interface LineRow {
  * new state, the lines, the timeline, the reply's message id and the commands (outbox) in ONE
  * statement, guarded by the order's version: if another step changed the order since it was read,
  * nothing is written and the step reads again. So an order is never stored without its commands,
- * a reply is never applied twice, and a step costs two database round trips, with no lock held
- * while it decides.
+ * a reply is never applied twice (its message id is inserted by the same statement, and a second
+ * insert fails it), and no lock is held while the saga decides.
+ *
+ * The orders this instance wrote last are kept in memory with their version, so a reply usually
+ * costs one round trip: the write. A stale copy (another instance or the scheduler moved the
+ * order) only loses the version race and is read again.
  */
 @Injectable()
 export class OrderSagaService {
   private readonly log = new Logger('order');
+  /** orders as this instance last wrote them, oldest first (Map order); final orders leave */
+  private readonly recent = new Map<string, Loaded>();
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -152,6 +164,14 @@ export class OrderSagaService {
     let result: PlaceResult;
     if (created.length === 1) {
       this.log.log({ msg: 'order placed', correlationId: orderId, lines: lines.length });
+      this.remember({
+        state,
+        version: 0,
+        retryCount: 0,
+        createdAt: new Date(now),
+        traceId: currentTrace()?.traceId ?? null,
+        seen: false,
+      });
       result = { kind: 'created', orderId };
     } else {
       // another request took this key (perhaps a moment ago, concurrently: the insert waited for it)
@@ -171,8 +191,9 @@ export class OrderSagaService {
 
   /** Applies one reply from stock or payment; a reply seen before (same message id) is skipped. */
   async handleReply(reply: OrderReply): Promise<void> {
+    const { orderId } = reply.payload;
     for (let attempt = 1; attempt <= MAX_CONFLICTS; attempt++) {
-      const loaded = await this.load(this.db, reply.payload.orderId, reply.messageId);
+      const loaded = this.recent.get(orderId) ?? (await this.load(this.db, orderId, reply.messageId));
       if (!loaded) {
         this.log.warn({
           msg: 'reply for an unknown order ignored',
@@ -181,12 +202,17 @@ export class OrderSagaService {
         });
         return;
       }
-      if (loaded.seen) {
+      const outcome = loaded.seen ? 'duplicate' : await this.step(this.db, loaded, reply, reply);
+      if (outcome === 'duplicate') {
         this.log.log({ msg: 'duplicate reply skipped', type: reply.type, messageId: reply.messageId });
         return;
       }
-      const finished = await this.step(this.db, loaded, reply, reply);
-      if (finished !== 'conflict') return recordFinished(finished);
+      if (outcome === 'conflict') {
+        this.recent.delete(orderId);
+        continue;
+      }
+      this.remember(outcome.next);
+      return recordFinished(outcome.finished);
     }
     throw new Error(
       `order ${reply.payload.orderId} changed under ${MAX_CONFLICTS} attempts to apply ${reply.type}`,
@@ -262,8 +288,9 @@ export class OrderSagaService {
           ),
         );
         // the row is locked by this transaction, so its version cannot have moved
-        if (done === 'conflict') throw new Error(`order ${id} changed while locked`);
-        finished.push(...done);
+        if (done === 'conflict' || done === 'duplicate') throw new Error(`order ${id} changed while locked`);
+        this.recent.delete(id); // remembered only once the transaction commits: read it next time
+        finished.push(...done.finished);
       }
       return rows.length;
     });
@@ -277,15 +304,24 @@ export class OrderSagaService {
    */
   private async step(
     db: Executor,
-    { state, version, retryCount, createdAt }: Loaded,
+    loaded: Loaded,
     event: SagaEvent,
     cause: SagaMessage | null,
-  ): Promise<Finished[] | 'conflict'> {
+  ): Promise<StepOutcome> {
+    const { state, version, retryCount, createdAt } = loaded;
     const decision = decide(state, event);
     const { status, reason } = decision.state;
     const entered = status !== state.status;
     const retry = this.nextRetry(decision.state, entered, event, retryCount);
-    if (!(await this.write(db, decision, version, cause, retry))) return 'conflict';
+    const written = await this.write(db, decision, version, cause, retry);
+    if (written !== 'written') return written;
+    const next: Loaded = {
+      ...loaded,
+      state: decision.state,
+      version: version + 1,
+      retryCount: retry === 'keep' ? retryCount : retry.count,
+      seen: false,
+    };
     if (entered) {
       this.log.log({
         msg: `order ${status.toLowerCase()}`,
@@ -295,9 +331,23 @@ export class OrderSagaService {
         after: event.type,
       });
     }
-    return entered && (status === 'CONFIRMED' || status === 'CANCELLED')
-      ? [{ status, reason, seconds: (Date.now() - createdAt.getTime()) / 1000 }]
-      : [];
+    const finished: Finished[] =
+      entered && (status === 'CONFIRMED' || status === 'CANCELLED')
+        ? [{ status, reason, seconds: (Date.now() - createdAt.getTime()) / 1000 }]
+        : [];
+    return { finished, next };
+  }
+
+  /** Keeps the order for the next reply, while it is not final; the oldest leave first. */
+  private remember(order: Loaded): void {
+    const { orderId, status } = order.state;
+    this.recent.delete(orderId);
+    if (status === 'CONFIRMED' || status === 'CANCELLED') return;
+    this.recent.set(orderId, order);
+    if (this.recent.size > RECENT_ORDERS) {
+      const oldest = this.recent.keys().next();
+      if (!oldest.done) this.recent.delete(oldest.value);
+    }
   }
 
   /** The order with its lines, and whether `messageId` was applied to it before: one query. */
@@ -358,7 +408,7 @@ export class OrderSagaService {
    * Writes a decision in one statement: the order (only if still at `version`), its lines, the
    * timeline, the cause's message id (so it is never applied twice) and the commands (outbox).
    * Every part but the order's own update is added once per row that update returns, so a lost
-   * race writes nothing. Returns whether it was written.
+   * race writes nothing; a cause applied before fails the statement on its message id.
    */
   private async write(
     db: Executor,
@@ -366,7 +416,7 @@ export class OrderSagaService {
     version: number,
     cause: SagaMessage | null,
     retry: Retry,
-  ): Promise<boolean> {
+  ): Promise<'written' | 'conflict' | 'duplicate'> {
     const { state } = decision;
     const p = new SqlParams();
     const keep = retry === 'keep';
@@ -403,11 +453,16 @@ export class OrderSagaService {
     const messages = this.messages(decision, cause);
     if (messages.length > 0) parts.push(`ob AS (${outboxInsert(p, messages, { onlyIf: 'o' })})`);
     const notify = messages.length > 0 ? `, ${NOTIFY_OUTBOX}` : '';
-    const written = await db.query<unknown[]>(
-      `WITH ${parts.join(',\n')} SELECT o.id${notify} FROM o`,
-      p.values,
-    );
-    return written.length === 1;
+    try {
+      const written = await db.query<unknown[]>(
+        `WITH ${parts.join(',\n')} SELECT o.id${notify} FROM o`,
+        p.values,
+      );
+      return written.length === 1 ? 'written' : 'conflict';
+    } catch (error) {
+      if (cause && (error as { code?: string }).code === UNIQUE_VIOLATION) return 'duplicate';
+      throw error;
+    }
   }
 
   /** The decision's timeline entries, added for the order part `o` (once it exists or changed). */
