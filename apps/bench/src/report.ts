@@ -25,7 +25,7 @@ export interface StepResult {
 
 export interface BenchResult {
   startedAt: string;
-  machine: { cpus: number; memoryGiB: number; node: string };
+  machine: { cpus: number; memoryGiB: number; node: string; postgresAutovacuum: string };
   floors: { kafkaRoundTripMs: Percentiles; postgresCommitMs: Percentiles };
   steps: StepResult[];
   maxRssMb: Record<string, number>;
@@ -121,7 +121,8 @@ ${rows}
 ${cpu}Highest rate with p99 under ${result.bestRateUnderP99Ms.limitMs} ms: ${result.bestRateUnderP99Ms.rate ?? 'none of those tried'}/s.
 
 Floors on this machine: one Kafka produce-to-consume round trip p50 ${f.kafkaRoundTripMs.p50} ms (p99 ${f.kafkaRoundTripMs.p99});
-one PostgreSQL commit p50 ${f.postgresCommitMs.p50} ms (p99 ${f.postgresCommitMs.p99}). A confirmed order takes at least
+one PostgreSQL commit (a one-row insert on a logged table) p50 ${f.postgresCommitMs.p50} ms (p99 ${f.postgresCommitMs.p99}). PostgreSQL
+autovacuum: ${result.machine.postgresAutovacuum}. A confirmed order takes at least
 three Kafka round trips (try stock, try payment, confirm) and about nine commits.
 
 Largest RSS seen: ${rss}.

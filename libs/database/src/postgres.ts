@@ -63,3 +63,11 @@ export function redactUrl(url: string): string {
     return '(unparseable URL)';
   }
 }
+
+/**
+ * For a transaction that polls a partial index of due rows (deadlines, expiries): its rows leave
+ * the index all the time, and a bitmap scan re-reads every dead entry on every poll until a vacuum
+ * (it cannot mark them dead as a plain index scan does). Measured on the order service's deadline
+ * index with autovacuum off: 53 000 entries read per poll, 11 ms, against 0.2 ms with an index scan.
+ */
+export const PLAIN_INDEX_SCANS = 'SET LOCAL enable_bitmapscan = off';

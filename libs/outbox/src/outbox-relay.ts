@@ -34,6 +34,9 @@ const published = counter({
   labelNames: ['topic'],
 });
 
+/** How long published rows may wait for a round to delete them when no NOTIFY comes. */
+const ACKNOWLEDGED_DELETE_MS = 50;
+
 /** Any integer that is the same in every instance of one service: one relay at a time per database. */
 const RELAY_LOCK = 7_340_001;
 
@@ -42,10 +45,11 @@ const RELAY_LOCK = 7_340_001;
  * on a connection of its own, on which it LISTENs for the writers' NOTIFY and holds a session
  * advisory lock: only one instance relays at a time, so messages with one key are never published
  * out of order even with several instances of a service; the others poll for the lock and take
- * over when the holder's connection ends. A round is one statement that deletes the batch Kafka
- * just acknowledged and reads the next one, so a quiet system pays two round trips per message
- * and a busy one one per batch. A failed send keeps the rows; they are sent again (consumers
- * de-duplicate by message id and by their TCC fence), as are rows a crash left undeleted.
+ * over when the holder's connection ends. A round is one statement that deletes the batches Kafka
+ * acknowledged since the last round and reads the next one: one round trip per batch, also when
+ * batches are single messages. A failed send keeps the rows; they are sent again (consumers
+ * de-duplicate by message id and by their TCC fence), as are rows a crash left undeleted (at most
+ * those of the last 50 ms).
  */
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -58,6 +62,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private wake: (() => void) | undefined;
   /** a NOTIFY (or shutdown) arrived while the relay was busy: the next idle() returns at once */
   private woken = false;
+  /** rows Kafka acknowledged, deleted by the next round's statement */
+  private acknowledged: string[] = [];
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -152,7 +158,9 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
           continue;
         }
         await this.publishAll();
-        await this.idle(this.options.pollIntervalMs);
+        // published rows wait for the next round to be deleted: soon, if no NOTIFY brings one first
+        const wait = this.acknowledged.length > 0 ? ACKNOWLEDGED_DELETE_MS : this.options.pollIntervalMs;
+        await this.idle(Math.min(wait, this.options.pollIntervalMs));
       } catch (error) {
         failures++;
         const delay = backoffDelay(defaultRetryPolicy, Math.min(failures, 10));
@@ -170,29 +178,33 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   /**
-   * Publishes until the outbox is empty: each round deletes the batch just acknowledged and reads
-   * the next in the same statement. Returns how many messages it published.
+   * Publishes what the outbox holds: each round deletes what Kafka acknowledged before and reads
+   * the next batch in the same statement. A batch smaller than the limit was the last one; its
+   * rows are deleted by the next round (the next NOTIFY, the poll, or shutdown). Returns how many
+   * messages it published.
    */
   async publishAll(): Promise<number> {
     const client = await this.connect();
-    let sent: string[] = [];
     let total = 0;
     for (;;) {
       this.woken = false;
+      const done = this.acknowledged;
       const { rows } = await client.query<OutboxRow>(
         `WITH sent AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]))
          SELECT id, topic, key, envelope, headers FROM outbox
           WHERE id <> ALL($1::bigint[]) ORDER BY id LIMIT $2`,
-        [sent, this.options.batchSize],
+        [done, this.options.batchSize],
       );
+      this.acknowledged = [];
       if (rows.length === 0) return total;
       await this.kafka.producer.sendBatch({
         acks: -1,
         topicMessages: groupByTopic(rows).map((t) => ({ ...t, topic: this.kafka.topic(t.topic) })),
       });
       for (const r of rows) published.inc({ topic: r.topic });
-      sent = rows.map((r) => r.id);
+      this.acknowledged = rows.map((r) => r.id);
       total += rows.length;
+      if (rows.length < this.options.batchSize && this.running) return total;
     }
   }
 

@@ -3,6 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
+import { PLAIN_INDEX_SCANS } from '@tcc/database';
 import { createMessage } from '@tcc/contracts';
 import type { OrderReply, SagaMessage } from '@tcc/contracts';
 import { childSpan, counter, currentTrace, histogram, runInTrace, withLogContext } from '@tcc/observability';
@@ -276,6 +277,7 @@ export class OrderSagaService {
   private async due(sql: string, limit: number, event: SagaEvent): Promise<number> {
     const finished: Finished[] = [];
     const count = await this.db.transaction(async (m) => {
+      await m.query(PLAIN_INDEX_SCANS);
       const rows = await m.query<{ id: string }[]>(sql, [limit]);
       for (const { id } of rows) {
         const loaded = await this.load(m, id, null);

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
+import { PLAIN_INDEX_SCANS } from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, PaymentCommand, PaymentReply } from '@tcc/contracts';
 import { PermanentError } from '@tcc/kafka';
@@ -348,6 +349,7 @@ export class PaymentTccService {
    */
   async expireOverdue(limit = 100): Promise<number> {
     return this.db.transaction(async (m) => {
+      await m.query(PLAIN_INDEX_SCANS);
       const rows = await m.query<{ order_id: string; customer_id: string; amount: number }[]>(
         `SELECT order_id, customer_id, amount::float8 AS amount FROM holds
           WHERE status = 'HELD' AND expires_at < now()

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
+import { PLAIN_INDEX_SCANS } from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, StockReply } from '@tcc/contracts';
 import { enqueueMessages, FenceReplies, NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
@@ -330,6 +331,7 @@ export class StockTccService {
    */
   async expireOverdue(limit = 100): Promise<number> {
     return this.db.transaction(async (m) => {
+      await m.query(PLAIN_INDEX_SCANS);
       const rows = await m.query<{ order_id: string; product_id: string; quantity: number }[]>(
         `SELECT order_id, product_id, quantity FROM reservations
           WHERE status = 'RESERVED' AND expires_at < now()
