@@ -189,12 +189,13 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     for (;;) {
       this.woken = false;
       const done = this.acknowledged;
-      const { rows } = await client.query<OutboxRow>(
-        `WITH sent AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]))
-         SELECT id, topic, key, envelope, headers FROM outbox
-          WHERE id <> ALL($1::bigint[]) ORDER BY id LIMIT $2`,
-        [done, this.options.batchSize],
-      );
+      const { rows } = await client.query<OutboxRow>({
+        name: 'tcc_outbox_round', // prepared: planned once on this connection
+        text: `WITH sent AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]))
+               SELECT id, topic, key, envelope, headers FROM outbox
+                WHERE id <> ALL($1::bigint[]) ORDER BY id LIMIT $2`,
+        values: [done, this.options.batchSize],
+      });
       this.acknowledged = [];
       if (rows.length === 0) return total;
       await this.kafka.producer.sendBatch({

@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import { PLAIN_INDEX_SCANS } from '@tcc/database';
+import { PLAIN_INDEX_SCANS, preparedQuery } from '@tcc/database';
 import { createMessage } from '@tcc/contracts';
 import type { OrderReply, SagaMessage } from '@tcc/contracts';
 import { childSpan, counter, currentTrace, histogram, runInTrace, withLogContext } from '@tcc/observability';
@@ -136,7 +136,8 @@ export class OrderSagaService {
     const { state } = decision;
     // the order, its lines, its timeline and its first commands: one statement, all or nothing
     const p = new SqlParams();
-    const created = await this.db.query<{ id: string }[]>(
+    const created = await preparedQuery<{ id: string }[]>(
+      this.db,
       `WITH o AS (
          INSERT INTO orders (id, customer_id, status, idempotency_key, request_hash, deadline_at, hold_until,
                              payment_state, trace_id)
@@ -340,6 +341,11 @@ export class OrderSagaService {
     return { finished, next };
   }
 
+  /** A statement on its own is prepared (planned once per connection); one in a transaction is not. */
+  private run<T>(db: Executor, sql: string, values: unknown[]): Promise<T> {
+    return db === this.db ? preparedQuery<T>(this.db, sql, values) : db.query<T>(sql, values);
+  }
+
   /** Keeps the order for the next reply, while it is not final; the oldest leave first. */
   private remember(order: Loaded): void {
     const { orderId, status } = order.state;
@@ -354,7 +360,8 @@ export class OrderSagaService {
 
   /** The order with its lines, and whether `messageId` was applied to it before: one query. */
   private async load(db: Executor, orderId: string, messageId: string | null): Promise<Loaded | undefined> {
-    const [o] = await db.query<(OrderRow & { lines: LineRow[]; seen: boolean })[]>(
+    const [o] = await this.run<(OrderRow & { lines: LineRow[]; seen: boolean })[]>(
+      db,
       `SELECT o.*,
               (SELECT json_agg(l ORDER BY l.line_no) FROM order_lines l WHERE l.order_id = o.id) AS lines,
               EXISTS (SELECT 1 FROM processed_messages WHERE message_id = $2) AS seen
@@ -456,7 +463,8 @@ export class OrderSagaService {
     if (messages.length > 0) parts.push(`ob AS (${outboxInsert(p, messages, { onlyIf: 'o' })})`);
     const notify = messages.length > 0 ? `, ${NOTIFY_OUTBOX}` : '';
     try {
-      const written = await db.query<unknown[]>(
+      const written = await this.run<unknown[]>(
+        db,
         `WITH ${parts.join(',\n')} SELECT o.id${notify} FROM o`,
         p.values,
       );

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import { PLAIN_INDEX_SCANS } from '@tcc/database';
+import { PLAIN_INDEX_SCANS, preparedQuery } from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, PaymentCommand, PaymentReply } from '@tcc/contracts';
 import { PermanentError } from '@tcc/kafka';
@@ -98,7 +98,8 @@ export class PaymentTccService {
     const p = new SqlParams();
     const points = p.add(amount, 'bigint');
     const written = await this.firstWins(() =>
-      this.db.query<unknown[]>(
+      preparedQuery<unknown[]>(
+        this.db,
         `WITH w AS (
            UPDATE wallets SET balance = balance - ${points}, held = held + ${points}, updated_at = now()
             WHERE customer_id = ${p.add(customerId)} AND balance >= ${points} RETURNING customer_id),
@@ -148,7 +149,8 @@ export class PaymentTccService {
       ? 'held = held - f.amount, captured = captured + f.amount'
       : 'held = held - f.amount, balance = balance + f.amount';
     // locks in the documented order: the hold, then the wallet
-    const written = await this.db.query<{ amount: string }[]>(
+    const written = await preparedQuery<{ amount: string }[]>(
+      this.db,
       `WITH f AS (${fenced}),
        s AS (UPDATE wallets SET ${change}, updated_at = now() FROM f WHERE customer_id = ${customer}),
        ob AS (${outboxInsert(p, [reply], {

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import { PLAIN_INDEX_SCANS } from '@tcc/database';
+import { PLAIN_INDEX_SCANS, preparedQuery } from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, StockReply } from '@tcc/contracts';
 import { enqueueMessages, FenceReplies, NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
@@ -96,7 +96,8 @@ export class StockTccService {
     const p = new SqlParams();
     const qty = p.add(quantity, 'integer');
     const written = await this.firstWins(() =>
-      this.db.query<{ price: string }[]>(
+      preparedQuery<{ price: string }[]>(
+        this.db,
         `WITH p AS (
            UPDATE products SET available = available - ${qty}, reserved = reserved + ${qty}, updated_at = now()
             WHERE id = ${p.add(productId)} AND available >= ${qty} RETURNING id, price),
@@ -141,7 +142,8 @@ export class StockTccService {
       ? 'reserved = reserved - f.quantity, sold = sold + f.quantity'
       : 'available = available + f.quantity, reserved = reserved - f.quantity';
     // locks in the documented order: the reservation, then the product
-    const written = await this.db.query<{ quantity: number }[]>(
+    const written = await preparedQuery<{ quantity: number }[]>(
+      this.db,
       `WITH f AS (${fenced}),
        s AS (UPDATE products SET ${change}, updated_at = now() FROM f WHERE id = ${p.add(productId)}),
        ob AS (${outboxInsert(p, [reply], {
