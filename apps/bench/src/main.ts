@@ -23,6 +23,8 @@ latency.svg into --out.
 
   --rates LIST        orders per second, one step each (default 50,100,200,300)
   --duration SEC      seconds per step (default 60)
+  --warmup SEC        load at the first rate before measuring, not reported (default 15; 0: none):
+                      a just-started stack runs cold (JIT, connections, prepared plans)
   --p99-limit MS      report the highest rate whose p99 stays under this (default 500)
   --products N        products the orders spread over (default 200)
   --customers N       customers (wallets) the orders spread over (default 2000)
@@ -35,6 +37,7 @@ latency.svg into --out.
 const options = {
   rates: { type: 'string', default: '50,100,200,300' },
   duration: { type: 'string', default: '60' },
+  warmup: { type: 'string', default: '15' },
   'p99-limit': { type: 'string', default: '500' },
   products: { type: 'string', default: '200' },
   customers: { type: 'string', default: '2000' },
@@ -276,6 +279,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
     const rates = v.rates.split(',').map((r) => positive('rates', r.trim()));
     const durationS = positive('duration', v.duration);
+    const warmupS = v.warmup === '0' ? 0 : positive('warmup', v.warmup);
     const p99Limit = positive('p99-limit', v['p99-limit']);
     const productCount = positive('products', v.products);
     const customerCount = positive('customers', v.customers);
@@ -343,6 +347,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     })();
     const steps: StepResult[] = [];
     try {
+      if (warmupS > 0 && rates[0] !== undefined) {
+        process.stderr.write(`warming up: ${warmupS} s at ${rates[0]}/s, not reported ...\n`);
+        await runStep(rates[0], warmupS, urls, db, pick);
+      }
       for (const rate of rates) steps.push(await runStep(rate, durationS, urls, db, pick));
     } finally {
       sampling = false;
@@ -378,6 +386,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         postgresAutovacuum: postgres.autovacuum,
       },
       floors,
+      warmupS,
       steps,
       maxRssMb,
       bestRateUnderP99Ms: { limitMs: p99Limit, rate: under.length > 0 ? Math.max(...under) : null },

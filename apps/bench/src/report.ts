@@ -27,6 +27,8 @@ export interface BenchResult {
   startedAt: string;
   machine: { cpus: number; memoryGiB: number; node: string; postgresAutovacuum: string };
   floors: { kafkaRoundTripMs: Percentiles; postgresCommitMs: Percentiles };
+  /** seconds of load at the first rate before the steps, not reported */
+  warmupS: number;
   steps: StepResult[];
   maxRssMb: Record<string, number>;
   bestRateUnderP99Ms: { limitMs: number; rate: number | null };
@@ -112,7 +114,7 @@ ${cpuRows}
 Machine: ${result.machine.cpus} cores, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}; Kafka, PostgreSQL, the
 three services and the load generator all on it. Open loop: orders are sent at a fixed rate
 whether or not earlier ones finished; latency is from sending POST /orders to the order's final
-state (its last update in the order database).
+state (its last update in the order database). ${result.warmupS > 0 ? `The steps followed ${result.warmupS} s of load at the first rate (not reported).` : 'No warm-up.'}
 
 | rate | for | accepted | final/s | confirmed/cancelled/unfinished | p50 ms | p95 ms | p99 ms | max ms |
 |---|---|---|---|---|---|---|---|---|
