@@ -49,7 +49,7 @@ export function latencyPlot(result: BenchResult): string {
   const dots = result.steps
     .map((s, i) =>
       s.timeline
-        .filter((_, k) => s.timeline.length < 4_000 || k % Math.ceil(s.timeline.length / 4_000) === 0)
+        .filter((_, k) => s.timeline.length < 1_500 || k % Math.ceil(s.timeline.length / 1_500) === 0)
         .map(
           ([t, l]) =>
             `<circle cx="${x(t).toFixed(1)}" cy="${y(l).toFixed(1)}" r="1.4" fill="${COLORS[i % COLORS.length]}" fill-opacity="0.5"/>`,
