@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
+import { QueryFailedError } from 'typeorm';
 import type { DataSource, DataSourceOptions, MixedList, EntitySchema } from 'typeorm';
 
 export interface PostgresOptions {
@@ -90,6 +91,14 @@ export async function preparedQuery<T>(db: DataSource, text: string, values: unk
   }
   if (!name) return db.query<T>(text, values);
   const pool = (db.driver as unknown as { master: Pool }).master;
-  const result = await pool.query({ name, text, values });
-  return result.rows as T;
+  try {
+    const result = await pool.query({ name, text, values });
+    return result.rows as T;
+  } catch (error) {
+    // the same error as db.query gives (a QueryFailedError keeping pg's code, detail, ...), so the
+    // dead-letter headers and retry rules do not depend on which path ran the statement
+    throw error instanceof Error && !(error instanceof QueryFailedError)
+      ? new QueryFailedError(text, values, error)
+      : error;
+  }
 }
