@@ -96,7 +96,12 @@ function installGracefulShutdown(
     stopping = true;
     log.log({ msg: 'shutting down', signal });
     const timer = setTimeout(() => {
-      log.error({ msg: 'shutdown took too long; exiting', timeoutMs });
+      // what still keeps the process alive (sockets, timers...), so the log says what to fix
+      log.error({
+        msg: 'shutdown took too long; exiting',
+        timeoutMs,
+        alive: process.getActiveResourcesInfo(),
+      });
       process.exit(1);
     }, timeoutMs);
     timer.unref();
