@@ -101,6 +101,7 @@ function installGracefulShutdown(
         msg: 'shutdown took too long; exiting',
         timeoutMs,
         alive: process.getActiveResourcesInfo(),
+        sockets: openSockets(),
       });
       process.exit(1);
     }, timeoutMs);
@@ -118,4 +119,13 @@ function installGracefulShutdown(
     // after the close, e.g. a kafkajs consumer that was reconnecting, it still ends the process
   };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, (s) => void stop(s));
+}
+
+/** The remote ends of the sockets still open (undocumented but stable Node API; diagnostics only). */
+function openSockets(): string[] {
+  const handles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
+  return handles
+    .filter((h): h is { remoteAddress?: string; remotePort?: number } => typeof h === 'object' && h !== null)
+    .filter((h) => h.remotePort !== undefined)
+    .map((h) => `${h.remoteAddress ?? '?'}:${h.remotePort}`);
 }
