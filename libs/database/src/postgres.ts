@@ -102,3 +102,18 @@ export async function preparedQuery<T>(db: DataSource, text: string, values: unk
       : error;
   }
 }
+
+/** PostgreSQL's unique_violation: a row with that key exists already. */
+export function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: string } | undefined)?.code === '23505';
+}
+
+/** Runs a statement that inserts a uniquely keyed row; undefined (nothing written) if the row existed. */
+export async function unlessExists<T>(statement: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await statement();
+  } catch (error) {
+    if (isUniqueViolation(error)) return undefined;
+    throw error;
+  }
+}

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource, QueryFailedError } from 'typeorm';
-import { postgresDataSourceOptions, preparedQuery } from './postgres';
+import { postgresDataSourceOptions, preparedQuery, unlessExists } from './postgres';
 
 /** preparedQuery against a real PostgreSQL (the tests' database, TEST_DATABASE_URL). */
 describe('preparedQuery (real PostgreSQL)', () => {
@@ -51,5 +51,14 @@ describe('preparedQuery (real PostgreSQL)', () => {
     const error = await preparedQuery(db, insert, [10, 'y']).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(QueryFailedError);
     expect(error).toMatchObject({ name: 'QueryFailedError', code: '23505' });
+  });
+
+  it('unlessExists gives undefined for an insert whose key exists, and rethrows anything else', async () => {
+    const insert = `INSERT INTO ${table} (id, name) VALUES ($1, $2) RETURNING id`;
+    expect(await unlessExists(() => preparedQuery(db, insert, [20, 'first']))).toEqual([{ id: 20 }]);
+    expect(await unlessExists(() => preparedQuery(db, insert, [20, 'again']))).toBeUndefined();
+    await expect(unlessExists(() => preparedQuery(db, insert, [21, null]))).rejects.toMatchObject({
+      code: '23502', // not_null_violation
+    });
   });
 });

@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import { PLAIN_INDEX_SCANS, preparedQuery } from '@tcc/database';
+import { isUniqueViolation, PLAIN_INDEX_SCANS, preparedQuery } from '@tcc/database';
 import { createMessage } from '@tcc/contracts';
 import type { OrderReply, SagaMessage } from '@tcc/contracts';
 import { childSpan, counter, currentTrace, histogram, runInTrace, withLogContext } from '@tcc/observability';
@@ -79,7 +79,6 @@ type Executor = Pick<EntityManager, 'query'>;
 const MAX_CONFLICTS = 20;
 /** Orders kept in memory after a step, so the next reply need not read them (see `recent`). */
 const RECENT_ORDERS = 10_000;
-const UNIQUE_VIOLATION = '23505';
 
 /** What a step did: written (with the order as it is now), lost the version race, or a duplicate. */
 type StepOutcome = { finished: Finished[]; next: Loaded } | 'conflict' | 'duplicate';
@@ -470,7 +469,7 @@ export class OrderSagaService {
       );
       return written.length === 1 ? 'written' : 'conflict';
     } catch (error) {
-      if (cause && (error as { code?: string }).code === UNIQUE_VIOLATION) return 'duplicate';
+      if (cause && isUniqueViolation(error)) return 'duplicate';
       throw error;
     }
   }

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import { PLAIN_INDEX_SCANS, preparedQuery } from '@tcc/database';
+import { PLAIN_INDEX_SCANS, preparedQuery, unlessExists } from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, PaymentCommand, PaymentReply } from '@tcc/contracts';
 import { PermanentError } from '@tcc/kafka';
@@ -22,8 +22,6 @@ interface FenceRow {
   status: HoldStatus;
   replies: Partial<Record<Phase, PaymentReply>>;
 }
-
-const UNIQUE_VIOLATION = '23505';
 
 /** Whether the fence stores a reply to this phase already: the command is a duplicate. */
 function replied(fence: FenceRow | undefined, phase: Phase): boolean {
@@ -97,7 +95,7 @@ export class PaymentTccService {
     });
     const p = new SqlParams();
     const points = p.add(amount, 'bigint');
-    const written = await this.firstWins(() =>
+    const written = await unlessExists(() =>
       preparedQuery<unknown[]>(
         this.db,
         `WITH w AS (
@@ -169,16 +167,6 @@ export class PaymentTccService {
         : `released ${amount} of ${customerId}'s points`,
     );
     return true;
-  }
-
-  /** Runs a statement that inserts a fence; undefined if the fence existed (unique violation). */
-  private async firstWins<T>(statement: () => Promise<T>): Promise<T | undefined> {
-    try {
-      return await statement();
-    } catch (error) {
-      if ((error as { code?: string }).code === UNIQUE_VIOLATION) return undefined;
-      throw error;
-    }
   }
 
   private expiryOf(command: Command<'PaymentTry'>, now: Date): Date {

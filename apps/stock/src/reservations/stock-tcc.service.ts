@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import { PLAIN_INDEX_SCANS, preparedQuery } from '@tcc/database';
+import { PLAIN_INDEX_SCANS, preparedQuery, unlessExists } from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, StockReply } from '@tcc/contracts';
 import { enqueueMessages, FenceReplies, NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
@@ -20,8 +20,6 @@ interface FenceRow {
   quantity: number;
   replies: Partial<Record<Phase, StockReply>>;
 }
-
-const UNIQUE_VIOLATION = '23505';
 
 /** Whether the fence stores a reply to this phase already: the command is a duplicate. */
 function replied(fence: FenceRow | undefined, phase: Phase): boolean {
@@ -95,7 +93,7 @@ export class StockTccService {
     const withPrice = (json: string) => `jsonb_set(${json}, '{payload,unitPrice}', to_jsonb(p.price))`;
     const p = new SqlParams();
     const qty = p.add(quantity, 'integer');
-    const written = await this.firstWins(() =>
+    const written = await unlessExists(() =>
       preparedQuery<{ price: string }[]>(
         this.db,
         `WITH p AS (
@@ -160,16 +158,6 @@ export class StockTccService {
       confirm ? `sold ${quantity} of ${productId}` : `released ${quantity} of ${productId}`,
     );
     return true;
-  }
-
-  /** Runs a statement that inserts a fence; undefined if the fence existed (unique violation). */
-  private async firstWins<T>(statement: () => Promise<T>): Promise<T | undefined> {
-    try {
-      return await statement();
-    } catch (error) {
-      if ((error as { code?: string }).code === UNIQUE_VIOLATION) return undefined;
-      throw error;
-    }
   }
 
   private expiryOf(command: Command<'StockTry'>, now: Date): Date {
