@@ -23,11 +23,16 @@ export function machineBusyMs(procStat?: string): number | undefined {
   return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
+/** The value of the first sample of `name` on a Prometheus text page. */
+export function metricValue(metricsText: string, name: string): number | undefined {
+  const line = metricsText.split('\n').find((l) => l.startsWith(name));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : undefined;
+}
+
 /** `process_cpu_seconds_total` from a Prometheus text page, in ms. */
 export function processCpuMs(metricsText: string): number | undefined {
-  const line = metricsText.split('\n').find((l) => l.startsWith('process_cpu_seconds_total'));
-  if (!line) return undefined;
-  return Number(line.slice(line.lastIndexOf(' ') + 1)) * 1000;
+  const seconds = metricValue(metricsText, 'process_cpu_seconds_total');
+  return seconds === undefined ? undefined : seconds * 1000;
 }
 
 /** A snapshot: each service's CPU (its /metrics), this load generator's, and the machine's. */

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { Client } from 'pg';
-import { cpuPerOrder, cpuSnapshot } from './cpu';
+import { cpuPerOrder, cpuSnapshot, metricValue } from './cpu';
 import { latencyPlot, markdown } from './report';
 import type { BenchResult, StepResult } from './report';
 import { dueAt, percentiles } from './stats';
@@ -256,8 +256,7 @@ async function sampleRss(urls: Record<string, string>, into: Record<string, numb
   for (const [name, url] of Object.entries(urls)) {
     try {
       const text = await (await fetch(`${url}/metrics`)).text();
-      const line = text.split('\n').find((l) => l.startsWith('process_resident_memory_bytes'));
-      const mb = line ? Math.round(Number(line.slice(line.lastIndexOf(' ') + 1)) / 1_048_576) : 0;
+      const mb = Math.round((metricValue(text, 'process_resident_memory_bytes') ?? 0) / 1_048_576);
       into[name] = Math.max(into[name] ?? 0, mb);
     } catch {
       // a scrape that fails is simply not counted

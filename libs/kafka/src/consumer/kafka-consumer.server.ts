@@ -60,8 +60,6 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   /** messages being handled right now, one at most per partition */
   private readonly inFlight = new Set<Promise<void>>();
   private closed: Promise<void> | undefined;
-  /** close() has disconnected the consumer */
-  private disconnected = false;
   private committer: OffsetCommitter | undefined;
   private readonly log = new Logger(KafkaConsumerServer.name);
 
@@ -105,15 +103,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     await consumer.connect();
     await consumer.subscribe({ topics: [...topics], fromBeginning: true });
     const { END_BATCH_PROCESS, GROUP_JOIN } = consumer.events;
-    consumer.on(GROUP_JOIN, ({ payload }) => {
-      committer.assign(payload.memberAssignment);
-      // a kafkajs restart already under way when close() disconnected (the broker was away) can
-      // still finish and join; such a consumer would hold partitions and keep the process alive
-      if (this.disconnected) {
-        this.log.warn('consumer rejoined the group after it was stopped; leaving again');
-        void consumer.disconnect().catch(() => undefined);
-      }
-    });
+    consumer.on(GROUP_JOIN, ({ payload }) => committer.assign(payload.memberAssignment));
     this.consumer.on(END_BATCH_PROCESS, ({ payload: b }) => {
       consumerMetrics.lag.set(
         { group: groupId, topic: b.topic, partition: String(b.partition) },
@@ -150,7 +140,6 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       ]);
       if (!flushed) this.log.warn('offsets not committed at shutdown; those messages come again');
       await consumer.disconnect();
-      this.disconnected = true;
       this.log.log('consumer stopped');
     })();
     return this.closed;
