@@ -1,3 +1,4 @@
 export * from './postgres';
 export * from './migrate';
 export * from './transformers';
+export * from './batch-guard';

@@ -29,6 +29,11 @@ export function outboxInsert(
   messages: readonly SagaMessage[],
   options: {
     headers?: Record<string, string>;
+    /**
+     * headers per message, in `messages` order, instead of `headers` and the current span's
+     * traceparent: for a batch, where each reply has its own command's span as parent
+     */
+    headersEach?: readonly Record<string, string>[];
     onlyIf?: string;
     /** rewrites each envelope (SQL over `m.envelope`), e.g. to fill in a value `onlyIf` returned */
     envelope?: (envelope: string) => string;
@@ -38,6 +43,10 @@ export function outboxInsert(
   // the current span (a request, a message being handled) is the parent of what it sends
   const traceparent = outgoingTraceparent();
   if (traceparent) headers = { [TRACEPARENT_HEADER]: traceparent, ...headers };
+  const each = options.headersEach;
+  if (each && each.length !== messages.length) {
+    throw new Error(`outboxInsert: ${each.length} header sets for ${messages.length} messages`);
+  }
   const routes = messages.map(routeOf);
   const columns = [
     params.add(
@@ -60,14 +69,20 @@ export function outboxInsert(
       messages.map((m) => JSON.stringify(m)),
       'jsonb[]',
     ),
-    params.add(JSON.stringify(headers), 'jsonb'),
+    each
+      ? params.add(
+          each.map((h) => JSON.stringify(h)),
+          'jsonb[]',
+        )
+      : params.add(JSON.stringify(headers), 'jsonb'),
   ];
   const [ids, topics, keys, types, envelopes, header] = columns;
   const from = options.onlyIf ? `${options.onlyIf}, ` : '';
+  const headerColumns = each ? `, ${header}` : '';
   return `INSERT INTO outbox (message_id, topic, key, type, envelope, headers)
-    SELECT m.message_id, m.topic, m.key, m.type, ${options.envelope ? options.envelope('m.envelope') : 'm.envelope'}, ${header}
-      FROM ${from}unnest(${ids}, ${topics}, ${keys}, ${types}, ${envelopes})
-           WITH ORDINALITY AS m(message_id, topic, key, type, envelope, n)
+    SELECT m.message_id, m.topic, m.key, m.type, ${options.envelope ? options.envelope('m.envelope') : 'm.envelope'}, ${each ? 'm.headers' : header}
+      FROM ${from}unnest(${ids}, ${topics}, ${keys}, ${types}, ${envelopes}${headerColumns})
+           WITH ORDINALITY AS m(message_id, topic, key, type, envelope, ${each ? 'headers, ' : ''}n)
      ORDER BY m.n`;
 }
 

@@ -1,3 +1,4 @@
+import { BatchGuard1763820000000 } from '@tcc/database';
 import { Outbox1763750000000 } from '@tcc/outbox';
 import { OrderEntity } from './order.entity';
 import { OrderLineEntity } from './order-line.entity';
@@ -14,4 +15,5 @@ export const orderMigrations = [
   Saga1763760000000,
   Trace1763780000000,
   Version1763800000000,
+  BatchGuard1763820000000,
 ];

@@ -1,3 +1,4 @@
+import { BatchGuard1763820000000 } from '@tcc/database';
 import { Outbox1763750000000 } from '@tcc/outbox';
 import { WalletEntity } from './wallet.entity';
 import { Wallets1763740000000 } from './migrations/1763740000000-wallets';
@@ -11,4 +12,5 @@ export const paymentMigrations = [
   Outbox1763750000000,
   Holds1763760000000,
   TopUps1763770000000,
+  BatchGuard1763820000000,
 ];

@@ -1,3 +1,4 @@
+import { BatchGuard1763820000000 } from '@tcc/database';
 import { Outbox1763750000000 } from '@tcc/outbox';
 import { ProductEntity } from './product.entity';
 import { Products1763740000000 } from './migrations/1763740000000-products';
@@ -5,4 +6,9 @@ import { Reservations1763760000000 } from './migrations/1763760000000-reservatio
 
 /** Every entity and migration of the stock database, in one place for the app and the migrate command. */
 export const stockEntities = [ProductEntity];
-export const stockMigrations = [Products1763740000000, Outbox1763750000000, Reservations1763760000000];
+export const stockMigrations = [
+  Products1763740000000,
+  Outbox1763750000000,
+  Reservations1763760000000,
+  BatchGuard1763820000000,
+];

@@ -23,6 +23,12 @@ export const consumerMetrics = {
     labelNames: ['topic', 'type'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
   }),
+  batchSize: histogram({
+    name: 'tcc_message_batch_size',
+    help: 'Messages a batch handler wrote in one transaction',
+    labelNames: ['topic'],
+    buckets: [2, 4, 8, 16, 32, 64, 128, 256],
+  }),
   lag: gauge({
     name: 'tcc_consumer_lag',
     help: 'Messages behind the end of each partition, as of the last batch fetched',

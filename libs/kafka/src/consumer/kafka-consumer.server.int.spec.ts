@@ -7,8 +7,11 @@ import { Test } from '@nestjs/testing';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { z } from 'zod';
 import { DeadLetterHeaders, deadLetterTopicOf, messageSchema } from '@tcc/contracts';
+import { currentTrace, formatTraceparent } from '@tcc/observability';
 import { createTopic, readTopic, testKafka, uniqueName, waitFor } from '@tcc/testing';
 import { PermanentError } from '../backoff';
+import { BATCH_PATTERN } from './batch';
+import type { BatchedMessage } from './batch';
 import { connectKafkaConsumer } from './connect-consumer';
 import type { KafkaConsumerServer } from './kafka-consumer.server';
 import type { KafkaMessageContext } from './kafka-message.context';
@@ -21,11 +24,17 @@ const pingSchema = messageSchema(
     failTimes: z.int().optional(),
     permanent: z.boolean().optional(),
     slowMs: z.int().optional(),
+    /** the batch handler stops before this message (it goes to the single-message handler) */
+    notInBatch: z.boolean().optional(),
+    /** the batch handler throws when this message is in its run */
+    breaksBatch: z.boolean().optional(),
   }),
 );
 type Ping = z.infer<typeof pingSchema>;
 
 interface Handled {
+  via?: 'batch' | 'single';
+  traceId?: string;
   key: string | null;
   n: number;
   partition: number;
@@ -72,66 +81,89 @@ function ping(n: number, extra: Partial<Ping['payload']> = {}, correlationId = `
   };
 }
 
-describe('KafkaConsumerServer against a real broker', () => {
-  const maxAttempts = 3;
-  let kafka: Kafka;
-  let admin: Admin;
-  let producer: Producer;
-  let app: INestApplication;
-  let server: KafkaConsumerServer;
-  let topic: string;
-  let groupId: string;
+const maxAttempts = 3;
 
-  async function send(key: string, value: Ping | string): Promise<void> {
-    await producer.send({
-      topic,
+/** A consumer on a fresh topic (3 partitions) with its dead-letter topic, serving `controllers`. */
+function consumerFixture(controllers: (new (...args: never[]) => unknown)[]) {
+  const f = {} as {
+    kafka: Kafka;
+    admin: Admin;
+    producer: Producer;
+    app: INestApplication;
+    server: KafkaConsumerServer;
+    topic: string;
+    groupId: string;
+    send(key: string, ...values: (Ping | string)[]): Promise<void>;
+    committedEverything(): Promise<boolean>;
+  };
+  f.send = async (key, ...values) => {
+    await f.producer.send({
+      topic: f.topic,
       acks: -1,
-      messages: [{ key, value: typeof value === 'string' ? value : JSON.stringify(value) }],
+      messages: values.map((value) => ({
+        key,
+        value: typeof value === 'string' ? value : JSON.stringify(value),
+      })),
     });
-  }
-
-  async function committedEverything(): Promise<boolean> {
-    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    const ends = await admin.fetchTopicOffsets(topic);
+  };
+  f.committedEverything = async () => {
+    const [committed] = await f.admin.fetchOffsets({ groupId: f.groupId, topics: [f.topic] });
+    const ends = await f.admin.fetchTopicOffsets(f.topic);
     return ends.every((end) => {
       const c = committed?.partitions.find((p) => p.partition === end.partition);
       return end.high === '0' ? true : c?.offset === end.high;
     });
-  }
+  };
 
   beforeEach(async () => {
     handled.length = 0;
     started.length = 0;
     failures.clear();
-    kafka = testKafka();
-    admin = kafka.admin();
-    producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
-    await Promise.all([admin.connect(), producer.connect()]);
-    topic = uniqueName('commands');
-    groupId = uniqueName('group');
-    await createTopic(admin, topic, 3);
-    await createTopic(admin, deadLetterTopicOf(topic), 3);
+    f.kafka = testKafka();
+    f.admin = f.kafka.admin();
+    f.producer = f.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+    await Promise.all([f.admin.connect(), f.producer.connect()]);
+    f.topic = uniqueName('commands');
+    f.groupId = uniqueName('group');
+    await createTopic(f.admin, f.topic, 3);
+    await createTopic(f.admin, deadLetterTopicOf(f.topic), 3);
 
-    const moduleRef = await Test.createTestingModule({ controllers: [PingController] }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    server = connectKafkaConsumer(app, {
-      kafka,
-      producer,
-      groupId,
-      topics: [topic],
+    const moduleRef = await Test.createTestingModule({ controllers }).compile();
+    f.app = moduleRef.createNestApplication({ logger: false });
+    f.server = connectKafkaConsumer(f.app, {
+      kafka: f.kafka,
+      producer: f.producer,
+      groupId: f.groupId,
+      topics: [f.topic],
       schemas: { 'Test.Ping': pingSchema },
       partitionsConsumedConcurrently: 3,
       maxMessageBytes: 4_096,
       retry: { maxAttempts, initialDelayMs: 20, maxDelayMs: 100, factor: 2, jitter: 0.5 },
     });
-    await app.startAllMicroservices();
-    await app.init();
+    await f.app.startAllMicroservices();
+    await f.app.init();
   });
 
   afterEach(async () => {
-    await server.close();
-    await app.close();
-    await Promise.all([producer.disconnect(), admin.disconnect()]);
+    await f.server.close();
+    await f.app.close();
+    await Promise.all([f.producer.disconnect(), f.admin.disconnect()]);
+  });
+  return f;
+}
+
+describe('KafkaConsumerServer against a real broker', () => {
+  const f = consumerFixture([PingController]);
+  let kafka: Kafka;
+  let admin: Admin;
+  let server: KafkaConsumerServer;
+  let topic: string;
+  let groupId: string;
+  const send = (key: string, value: Ping | string) => f.send(key, value);
+  const committedEverything = () => f.committedEverything();
+
+  beforeEach(() => {
+    ({ kafka, admin, server, topic, groupId } = f);
   });
 
   it('handles each key in order and commits after each message', async () => {
@@ -242,5 +274,91 @@ describe('KafkaConsumerServer against a real broker', () => {
     await server.close();
     expect(handled.map((h) => h.n)).toEqual([1]);
     expect(await committedEverything()).toBe(true);
+  });
+});
+
+const batches: number[][] = [];
+
+/** Handles runs of pings in one go, except those marked notInBatch; fails on breaksBatch. */
+@Controller()
+class BatchPingController extends PingController {
+  @EventPattern(BATCH_PATTERN)
+  async batch(@Payload() messages: BatchedMessage<Ping>[]): Promise<number> {
+    if (messages.some((m) => m.envelope.payload.breaksBatch)) throw new Error('this batch breaks');
+    const taken = messages.findIndex((m) => m.envelope.payload.notInBatch);
+    const run = taken === -1 ? messages : messages.slice(0, taken);
+    batches.push(run.map((m) => m.envelope.payload.n));
+    for (const m of run) {
+      await m.within(() => {
+        handled.push({
+          via: 'batch',
+          traceId: currentTrace()?.traceId,
+          key: null,
+          n: m.envelope.payload.n,
+          partition: -1,
+          offset: '',
+          correlationId: m.envelope.correlationId,
+        });
+      });
+    }
+    return run.length;
+  }
+}
+
+describe('KafkaConsumerServer with a batch handler', () => {
+  const f = consumerFixture([BatchPingController]);
+  beforeEach(() => {
+    batches.length = 0;
+  });
+  const pings = (from: number, to: number, extra: (n: number) => Partial<Ping['payload']> = () => ({})) =>
+    Array.from({ length: to - from + 1 }, (_, i) => ping(from + i, extra(from + i)));
+  const order = () => handled.map((h) => h.n);
+
+  it('hands runs of one partition to the batch handler, in order, each message once, and commits', async () => {
+    await f.send('product-a', ...pings(1, 40));
+    await waitFor(() => handled.length >= 40, { description: '40 pings handled' });
+    expect(order()).toEqual(pings(1, 40).map((p) => p.payload.n));
+    expect(batches.some((b) => b.length > 1)).toBe(true);
+    await waitFor(f.committedEverything, { description: 'offsets committed to the end' });
+  });
+
+  it('sends the message the batch stops at to its own handler, then batches the rest', async () => {
+    await f.send('product-b', ...pings(1, 12, (n) => (n === 5 ? { notInBatch: true } : {})));
+    await waitFor(() => handled.length >= 12, { description: '12 pings handled' });
+    expect(order()).toEqual(pings(1, 12).map((p) => p.payload.n));
+    expect(handled.find((h) => h.n === 5)?.via).toBeUndefined(); // the single handler records no `via`
+    expect(batches.flat()).not.toContain(5);
+    await waitFor(f.committedEverything, { description: 'offsets committed to the end' });
+  });
+
+  it('after a failed batch handles its messages one by one, poison included, losing nothing', async () => {
+    await f.send(
+      'product-c',
+      ...pings(1, 3),
+      '{not json',
+      ping(4, { breaksBatch: true }),
+      ping(5, { failTimes: 1 }),
+      ...pings(6, 8),
+    );
+    await waitFor(() => handled.length >= 8, { description: '8 pings handled' });
+    expect(order()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const dead = await readTopic(f.kafka, deadLetterTopicOf(f.topic), (m) => m.length >= 1);
+    expect(dead.map((d) => d.value)).toEqual(['{not json']);
+    await waitFor(f.committedEverything, { description: 'offsets committed past the poison' });
+  });
+
+  it("runs each batched message's work in its own trace and log context", async () => {
+    const traceIds = ['a', 'b', 'c'].map((c) => c.repeat(32));
+    await f.producer.send({
+      topic: f.topic,
+      acks: -1,
+      messages: traceIds.map((traceId, i) => ({
+        key: 'product-d',
+        value: JSON.stringify(ping(i + 1)),
+        headers: { traceparent: formatTraceparent({ traceId, spanId: '1'.repeat(16) }) },
+      })),
+    });
+    await waitFor(() => handled.length >= 3, { description: '3 pings handled' });
+    expect(handled.map((h) => h.traceId)).toEqual(traceIds);
   });
 });

@@ -4,7 +4,15 @@ import type { CustomTransportStrategy } from '@nestjs/microservices';
 import { Server } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
 import type { ZodError } from 'zod';
-import type { Consumer, EachMessagePayload, IHeaders, Kafka, Producer } from 'kafkajs';
+import type {
+  Consumer,
+  EachBatchPayload,
+  EachMessagePayload,
+  IHeaders,
+  Kafka,
+  KafkaMessage,
+  Producer,
+} from 'kafkajs';
 import { anyEnvelopeSchema, deadLetterTopicOf, DeadLetterHeaders, Headers } from '@tcc/contracts';
 import type { AnyEnvelope } from '@tcc/contracts';
 import {
@@ -21,6 +29,8 @@ import { KafkaMessageContext } from './kafka-message.context';
 import { PoisonMessageError, UnknownMessageTypeError } from './errors';
 import { OffsetCommitter } from './offset-committer';
 import type { MessageSchemas } from './errors';
+import { BATCH_PATTERN } from './batch';
+import type { BatchedMessage } from './batch';
 
 export interface KafkaConsumerServerOptions {
   kafka: Kafka;
@@ -58,7 +68,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   private consumer: Consumer | undefined;
   private stopping = false;
   /** messages being handled right now, one at most per partition */
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly inFlight = new Set<Promise<unknown>>();
   private closed: Promise<void> | undefined;
   private committer: OffsetCommitter | undefined;
   private readonly log = new Logger(KafkaConsumerServer.name);
@@ -113,7 +123,9 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     await this.consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently,
-      eachMessage: (payload) => this.handleOne(payload),
+      // offsets are resolved one run at a time below, so a stop mid-batch leaves the rest unread
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.handleBatch(payload),
     });
     this.log.log({ msg: 'consuming', groupId, topics, handlers: [...this.messageHandlers.keys()] });
   }
@@ -154,29 +166,119 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     return this.consumer as T;
   }
 
-  private async handleOne(payload: EachMessagePayload): Promise<void> {
-    // once stopping, nothing new starts; the message stays uncommitted and comes back after restart
-    if (this.stopping) return;
-    const work = this.process(payload);
-    this.inFlight.add(work);
-    try {
-      await work;
-    } finally {
-      this.inFlight.delete(work);
+  /**
+   * One fetched batch of one partition, in offset order. Runs of decodable messages go to the
+   * batch handler, if the app has one (`@EventPattern(BATCH_PATTERN)`): it handles as many leading
+   * messages as it can in one transaction and says how many. The message it cannot take, and every
+   * message when there is no batch handler or it failed, is handled alone (`process`: the message's
+   * own handler, retries with backoff, the dead-letter topic). Offsets are marked for commit after
+   * each run, so the partition still moves strictly in order and only past what is written.
+   */
+  private async handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, pause, resolveOffset, isRunning, isStale } = payload;
+    const { topic, partition } = batch;
+    const batchHandler = this.getHandlerByPattern(BATCH_PATTERN);
+    const decoded = batch.messages.map((message) => ({ message, ...this.decode(message.value) }));
+    let i = 0;
+    while (i < decoded.length) {
+      // once stopping (or the partition was taken away), nothing new starts: the rest comes again
+      if (this.stopping || !isRunning() || isStale()) return;
+      const first = decoded[i];
+      if (!first) break;
+      let handled = 0;
+      if (batchHandler && first.ok) {
+        const run: Decoded[] = [];
+        for (let j = i; j < decoded.length; j++) {
+          const d = decoded[j];
+          if (!d?.ok) break;
+          run.push(d);
+        }
+        if (run.length > 1) handled = await this.track(this.processRun(topic, partition, run, batchHandler));
+      }
+      if (handled === 0) {
+        const one = { topic, partition, message: first.message, heartbeat, pause };
+        if (!(await this.track(this.process(one, first)))) return;
+        handled = 1;
+      }
+      i += handled;
+      const last = decoded[i - 1];
+      if (last) resolveOffset(last.message.offset);
+      await heartbeat();
     }
   }
 
-  private async process(payload: EachMessagePayload): Promise<void> {
-    const { topic, partition, message } = payload;
-    const decoded = this.decode(message.value);
-    const correlationId = decoded.ok
-      ? decoded.envelope.correlationId
-      : headerText(message.headers, Headers.correlationId);
-    // this message's span, in the sender's trace (or a new one for a message that came without)
-    const span = childSpan(parseTraceparent(headerText(message.headers, TRACEPARENT_HEADER)));
-    const type = decoded.ok ? decoded.envelope.type : 'undecodable';
+  /** Keeps `work` in `inFlight` until it ends, so close() can wait for it. */
+  private async track<T>(work: Promise<T>): Promise<T> {
+    const tracked = work.finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+    return tracked;
+  }
+
+  /**
+   * Offers the batch handler a run of decoded messages; returns how many leading ones it wrote.
+   * A failure writes nothing (the handler's transaction rolled back) and returns 0, so the first
+   * message goes through the single-message path with its retries and dead letters.
+   */
+  private async processRun(
+    topic: string,
+    partition: number,
+    run: Decoded[],
+    handler: NonNullable<ReturnType<Server['getHandlerByPattern']>>,
+  ): Promise<number> {
     const started = process.hrtime.bigint();
-    const bindings = {
+    const messages: BatchedMessage[] = run.map((d) => {
+      const span = this.spanOf(d.message);
+      const bindings = this.bindingsOf(topic, partition, d.message, d.envelope.correlationId, span);
+      return {
+        envelope: d.envelope,
+        within: (fn) => runInTrace(span, () => withLogContext(bindings, async () => fn())),
+      };
+    });
+    let handled: number;
+    try {
+      const result: unknown = await lastValueFrom(this.transformToObservable(await handler(messages)), {
+        defaultValue: 0,
+      });
+      handled =
+        typeof result === 'number' && Number.isInteger(result)
+          ? Math.min(Math.max(result, 0), run.length)
+          : 0;
+    } catch (error) {
+      this.log.warn({
+        msg: 'batch failed; its messages are handled one by one',
+        topic,
+        partition,
+        firstOffset: run[0]?.message.offset,
+        size: run.length,
+        err: asError(error),
+      });
+      return 0;
+    }
+    const last = run[handled - 1];
+    if (!last) return 0;
+    this.committer?.mark(topic, partition, (BigInt(last.message.offset) + 1n).toString());
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    for (const d of run.slice(0, handled)) {
+      consumerMetrics.handled.inc({ topic, type: d.envelope.type, outcome: 'handled' });
+      consumerMetrics.duration.observe({ topic, type: d.envelope.type }, seconds / handled);
+    }
+    consumerMetrics.batchSize.observe({ topic }, handled);
+    return handled;
+  }
+
+  /** This message's span, in the sender's trace (or a new one for a message that came without). */
+  private spanOf(message: KafkaMessage) {
+    return childSpan(parseTraceparent(headerText(message.headers, TRACEPARENT_HEADER)));
+  }
+
+  private bindingsOf(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    correlationId: string | undefined,
+    span: { traceId: string; spanId: string },
+  ) {
+    return {
       correlationId,
       traceId: span.traceId,
       spanId: span.spanId,
@@ -184,20 +286,33 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       partition,
       offset: message.offset,
     };
-    await runInTrace(span, () =>
+  }
+
+  /** Handles one message on its own; false when the consumer stopped before it was done. */
+  private async process(payload: EachMessagePayload, decoded: DecodeResult): Promise<boolean> {
+    const { topic, partition, message } = payload;
+    const correlationId = decoded.ok
+      ? decoded.envelope.correlationId
+      : headerText(message.headers, Headers.correlationId);
+    const span = this.spanOf(message);
+    const type = decoded.ok ? decoded.envelope.type : 'undecodable';
+    const started = process.hrtime.bigint();
+    const bindings = this.bindingsOf(topic, partition, message, correlationId, span);
+    return runInTrace(span, () =>
       withLogContext(bindings, async () => {
         const outcome = decoded.ok
           ? await this.dispatchWithRetry(payload, decoded.envelope)
           : await this.deadLetter(payload, decoded.error, 1);
-        if (outcome === 'interrupted') return;
+        if (outcome === 'interrupted') return false;
         this.committer?.mark(topic, partition, (BigInt(message.offset) + 1n).toString());
         consumerMetrics.handled.inc({ topic, type, outcome });
         consumerMetrics.duration.observe({ topic, type }, Number(process.hrtime.bigint() - started) / 1e9);
+        return true;
       }),
     );
   }
 
-  private decode(value: Buffer | null): { ok: true; envelope: AnyEnvelope } | { ok: false; error: Error } {
+  private decode(value: Buffer | null): DecodeResult {
     if (value === null)
       return { ok: false, error: new PoisonMessageError('message has no value (tombstone)') };
     const limit = this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -334,6 +449,9 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     return !this.stopping;
   }
 }
+
+type DecodeResult = { ok: true; envelope: AnyEnvelope } | { ok: false; error: Error };
+type Decoded = { message: KafkaMessage; ok: true; envelope: AnyEnvelope };
 
 /** handled or dead_lettered: commit; interrupted: the consumer is stopping, do not commit */
 type Outcome = 'handled' | 'dead_lettered' | 'interrupted';

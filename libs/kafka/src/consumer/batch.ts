@@ -1,0 +1,25 @@
+import type { AnyEnvelope } from '@tcc/contracts';
+
+/**
+ * The pattern of an app's batch handler: `@EventPattern(BATCH_PATTERN)`. It receives runs of
+ * decoded, schema-valid messages taken from one partition, in offset order, and answers how many
+ * leading messages it handled: all of those in ONE transaction, with each one's effect decided in
+ * offset order as if they had come one at a time. It may answer 0 (the first message then goes to
+ * its own `@EventPattern(type)` handler, as does every message it fails on); a throw writes nothing
+ * and counts as 0. So the batch handler is the fast path, and the per-message handlers stay the
+ * complete, authoritative one.
+ */
+export const BATCH_PATTERN = 'tcc.batch';
+
+/** One message of a batch. */
+export interface BatchedMessage<T extends AnyEnvelope = AnyEnvelope> {
+  envelope: T;
+  /**
+   * Runs `fn` in this message's trace span and log context (its correlation id, topic, offset), as
+   * a single-message handler runs: for the message's log lines and the traceparent of its reply.
+   */
+  within<R>(fn: () => R | Promise<R>): Promise<R>;
+}
+
+/** What a batch handler answers: how many leading messages it wrote (0 to `messages.length`). */
+export type BatchHandled = number;
