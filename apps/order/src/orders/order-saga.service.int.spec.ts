@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { createMessage } from '@tcc/contracts';
-import type { OrderReply } from '@tcc/contracts';
+import type { AnyEnvelope, OrderReply } from '@tcc/contracts';
+import type { BatchedMessage } from '@tcc/kafka';
 import { migratedTestDatabase, outboxEnvelopes } from '@tcc/testing';
 import type { MigratedDatabase } from '@tcc/testing';
 import { orderEntities, orderMigrations } from '../persistence/schema';
@@ -16,14 +17,18 @@ describe('order saga persistence (real PostgreSQL)', () => {
   beforeAll(async () => {
     database = await migratedTestDatabase('order_saga', orderEntities, orderMigrations);
     db = database.db;
-    orders = new OrderSagaService(db, {
+    orders = instance();
+  });
+
+  /** Another instance of the service on the same database (its own memory of recent orders). */
+  const instance = () =>
+    new OrderSagaService(db, {
       tryTimeoutMs: 60_000,
       confirmWindowMs: 60_000,
       retryInitialMs: 30_000,
       retryMaxMs: 300_000,
       schedulerIntervalMs: 1_000,
     });
-  });
 
   afterAll(async () => {
     await database.drop();
@@ -142,13 +147,7 @@ describe('order saga persistence (real PostgreSQL)', () => {
   });
 
   it('reads an order again when another instance moved it since this one remembered it', async () => {
-    const other = new OrderSagaService(db, {
-      tryTimeoutMs: 60_000,
-      confirmWindowMs: 60_000,
-      retryInitialMs: 30_000,
-      retryMaxMs: 300_000,
-      schedulerIntervalMs: 1_000,
-    });
+    const other = instance();
     const { orderId } = await orders.place(request(), randomUUID()); // remembered by `orders`
     await other.handleReply(reserved(orderId, 'p-1', 2, 100)); // `orders` does not know
     await orders.handleReply(reserved(orderId, 'p-2', 1, 50)); // stale copy: loses, reads, applies
@@ -182,5 +181,129 @@ describe('order saga persistence (real PostgreSQL)', () => {
     expect(view).toMatchObject({ status: 'CANCELLING', reason: 'TIMEOUT' });
     const cancels = (await outboxEnvelopes(db, orderId)).filter((m) => m.type === 'StockCancel');
     expect(cancels.map((m) => (m.payload as { productId: string }).productId).sort()).toEqual(['p-1', 'p-2']);
+  });
+
+  describe('a batch of replies (one statement)', () => {
+    const batched = (replies: OrderReply[]): BatchedMessage<OrderReply>[] =>
+      replies.map((envelope) => ({ envelope, within: async (fn) => fn() }));
+    const one = (customerId: string, productId: string) => ({
+      customerId,
+      lines: [{ productId, quantity: 1 }],
+    });
+
+    /** Whole sagas, interleaved as one partition would carry them: a confirm, a cancel, a rejection. */
+    function script(a: string, b: string, c: string): OrderReply[] {
+      const held = (orderId: string, amount: number) =>
+        reply(orderId, 'PaymentHeld', {
+          orderId,
+          customerId: 'alice',
+          amount,
+          expiresAt: new Date(Date.now() + 60_000).toISOString(),
+        });
+      return [
+        reserved(a, 'p-1', 1, 100),
+        reserved(b, 'p-1', 1, 100),
+        reply(c, 'StockRejected', { orderId: c, productId: 'p-2', reason: 'OUT_OF_STOCK' }),
+        held(a, 100),
+        reply(b, 'PaymentRejected', { orderId: b, customerId: 'alice', reason: 'INSUFFICIENT_FUNDS' }),
+        reply(a, 'StockConfirmed', { orderId: a, productId: 'p-1', quantity: 1 }),
+        reply(a, 'PaymentCaptured', { orderId: a, customerId: 'alice', amount: 100 }),
+        reply(b, 'StockCancelled', { orderId: b, productId: 'p-1', released: 1, emptyRollback: false }),
+      ];
+    }
+
+    async function place(service: OrderSagaService) {
+      const ids = [];
+      for (const [customer, product] of [
+        ['alice', 'p-1'],
+        ['alice', 'p-1'],
+        ['alice', 'p-2'],
+      ] as const) {
+        ids.push((await service.place(one(customer, product), randomUUID())).orderId);
+      }
+      return ids as [string, string, string];
+    }
+
+    /** What an order came to, without the ids and times that differ between two runs. */
+    async function outcome(orderId: string) {
+      const view = await orders.view(orderId);
+      const sent = (await outboxEnvelopes(db, orderId)).map((m: AnyEnvelope) => {
+        const { orderId: _, ...payload } = m.payload as { orderId: string };
+        return [m.type, payload];
+      });
+      const result = {
+        status: view?.status,
+        reason: view?.reason,
+        total: view?.total,
+        payment: view?.payment,
+        lines: view?.lines,
+        timeline: view?.timeline.map((t) => [t.participant, t.state, t.detail]),
+        version: await versionOf(orderId),
+        sent,
+      };
+      // deadlines differ by the milliseconds between the two placements
+      return JSON.parse(JSON.stringify(result).replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>')) as unknown;
+    }
+
+    it('ends every order exactly as the same replies one by one do', async () => {
+      const single = await place(orders);
+      for (const r of script(...single)) await orders.handleReply(r);
+
+      const fresh = instance(); // its orders are not in memory: read in one query
+      const batch = await place(instance());
+      expect(await fresh.handleBatch(batched(script(...batch)))).toBe(8);
+
+      for (const [i, id] of batch.entries()) {
+        const expected = await outcome(single[i] ?? '');
+        expect(await outcome(id)).toEqual(expected);
+      }
+      const statuses = await Promise.all(batch.map(async (id) => (await orders.view(id))?.status));
+      expect(statuses).toEqual(['CONFIRMED', 'CANCELLED', 'CANCELLED']);
+    });
+
+    it('writes the replies before one applied already, and leaves that one to the single path', async () => {
+      const [a, b] = await place(orders);
+      const applied = reserved(b, 'p-1', 1, 100);
+      await orders.handleReply(applied);
+      const before = await versionOf(b);
+      const run = [reserved(a, 'p-1', 1, 100), applied, reserved(a, 'p-9', 1, 5)];
+      // `orders` remembers b, so only the statement finds the duplicate; the run is cut before it
+      expect(await orders.handleBatch(batched(run))).toBe(1);
+      expect(await versionOf(b)).toBe(before);
+      expect((await orders.view(a))?.lines[0]).toMatchObject({ state: 'RESERVED', unitPrice: 100 });
+      // an instance that reads the orders sees it before writing
+      expect(await instance().handleBatch(batched([applied, reserved(a, 'p-9', 1, 5)]))).toBe(0);
+    });
+
+    it('stops at a reply for an unknown order', async () => {
+      const [a] = await place(orders);
+      const run = [
+        reserved(a, 'p-1', 1, 100),
+        reserved(randomUUID(), 'p-1', 1, 100),
+        reserved(a, 'p-9', 1, 1),
+      ];
+      expect(await orders.handleBatch(batched(run))).toBe(1);
+    });
+
+    it('writes nothing when an order moved since this instance remembered it', async () => {
+      const [a, b] = await place(orders); // remembered by `orders`
+      await instance().handleReply(reserved(b, 'p-1', 1, 100)); // moved elsewhere
+      const versions = [await versionOf(a), await versionOf(b)];
+      const run = [reserved(a, 'p-1', 1, 100), held(b)];
+      expect(await orders.handleBatch(batched(run))).toBe(0);
+      expect([await versionOf(a), await versionOf(b)]).toEqual(versions);
+      // the single path then reads them again and applies them
+      for (const r of run) await orders.handleReply(r);
+      expect((await orders.view(b))?.status).toBe('CONFIRMING');
+    });
+
+    function held(orderId: string) {
+      return reply(orderId, 'PaymentHeld', {
+        orderId,
+        customerId: 'alice',
+        amount: 100,
+        expiresAt: new Date(Date.now() + 60_000).toISOString(),
+      });
+    }
   });
 });

@@ -3,10 +3,26 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import { isUniqueViolation, PLAIN_INDEX_SCANS, preparedQuery } from '@tcc/database';
+import {
+  batchExpect,
+  isBatchConflict,
+  isUniqueViolation,
+  PLAIN_INDEX_SCANS,
+  preparedQuery,
+} from '@tcc/database';
+import type { BatchedMessage } from '@tcc/kafka';
 import { createMessage } from '@tcc/contracts';
 import type { OrderReply, SagaMessage } from '@tcc/contracts';
-import { childSpan, counter, currentTrace, histogram, runInTrace, withLogContext } from '@tcc/observability';
+import {
+  childSpan,
+  counter,
+  currentTrace,
+  histogram,
+  outgoingTraceparent,
+  runInTrace,
+  TRACEPARENT_HEADER,
+  withLogContext,
+} from '@tcc/observability';
 import { NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
 import { ORDER_SETTINGS } from '../order.settings';
 import type { OrderSettings } from '../order.settings';
@@ -82,6 +98,23 @@ const RECENT_ORDERS = 10_000;
 
 /** What a step did: written (with the order as it is now), lost the version race, or a duplicate. */
 type StepOutcome = { finished: Finished[]; next: Loaded } | 'conflict' | 'duplicate';
+/** A reply of a batch, decided: the order before it and what it did. */
+interface BatchStep {
+  message: BatchedMessage<OrderReply>;
+  before: Loaded;
+  advanced: Advanced;
+}
+/** One event applied in memory: what the saga decided and the order after it. */
+interface Advanced {
+  decision: SagaDecision;
+  retry: Retry;
+  next: Loaded;
+  entered: boolean;
+  finished: Finished[];
+  event: SagaEvent;
+  /** the decision's commands as messages (their ids fixed now) */
+  messages: SagaMessage[];
+}
 interface LineRow {
   line_no: number;
   product_id: string;
@@ -220,6 +253,226 @@ export class OrderSagaService {
     );
   }
 
+  /**
+   * Applies a run of replies (one partition of tcc.order.replies, in offset order) in ONE
+   * statement. Each reply is decided in memory, from the order as this instance last wrote it (the
+   * orders not in memory are read first, in one query), a second reply to the same order from the
+   * first one's result. The statement updates each order once, guarded by the version it had, with
+   * all the replies' lines, timeline entries, message ids and commands; if any order moved since, it
+   * fails whole (tcc_expect) and the replies go one by one. A reply applied before cuts the run
+   * just before it. Returns how many leading replies were written; the reply the run stops at
+   * (unknown order, duplicate) goes to handleReply.
+   */
+  async handleBatch(messages: readonly BatchedMessage<OrderReply>[]): Promise<number> {
+    if (messages.length < 2) return 0;
+    const orderIds = [...new Set(messages.map((m) => m.envelope.payload.orderId))];
+    const missing = orderIds.filter((id) => !this.recent.has(id));
+    const read =
+      missing.length > 0
+        ? await this.loadMany(
+            missing,
+            messages.map((m) => m.envelope.messageId),
+          )
+        : { orders: new Map<string, Loaded>(), seen: new Set<string>() };
+    let steps = this.applyInMemory(messages, read);
+    while (steps.length > 0) {
+      try {
+        await this.writeBatch(steps);
+        break;
+      } catch (error) {
+        const duplicate = isUniqueViolation(error) ? duplicateMessageId(error) : undefined;
+        const at = steps.findIndex((s) => s.message.envelope.messageId === duplicate);
+        if (at >= 0) {
+          steps = steps.slice(0, at); // write the replies before the one applied already
+          continue;
+        }
+        for (const id of orderIds) this.recent.delete(id);
+        if (isBatchConflict(error)) return 0;
+        throw error;
+      }
+    }
+    if (steps.length === 0) return 0;
+    for (const step of steps) this.remember(step.advanced.next);
+    for (const { message, before, advanced } of steps) {
+      await message.within(() => this.logEntered(before, advanced));
+    }
+    recordFinished(steps.flatMap((s) => s.advanced.finished));
+    return steps.length;
+  }
+
+  /** Decides the leading replies of a batch, each from the order as the replies before left it. */
+  private applyInMemory(
+    messages: readonly BatchedMessage<OrderReply>[],
+    read: { orders: Map<string, Loaded>; seen: Set<string> },
+  ): BatchStep[] {
+    const current = new Map<string, Loaded>();
+    const taken = new Set<string>();
+    const steps: BatchStep[] = [];
+    for (const message of messages) {
+      const reply = message.envelope;
+      const { orderId } = reply.payload;
+      const before = current.get(orderId) ?? this.recent.get(orderId) ?? read.orders.get(orderId);
+      if (!before || read.seen.has(reply.messageId) || taken.has(reply.messageId)) break;
+      const advanced = this.advance(before, reply, reply);
+      current.set(orderId, advanced.next);
+      taken.add(reply.messageId);
+      steps.push({ message, before, advanced });
+    }
+    return steps;
+  }
+
+  /**
+   * Writes decided replies in one statement: every order changed (once, to its last state, guarded
+   * by the version its first reply saw), its lines, the timeline, the replies' ids and the
+   * commands, in reply order.
+   */
+  private async writeBatch(steps: readonly BatchStep[]): Promise<void> {
+    const orders = new Map<string, { from: number; last: Advanced; retry: Retry; count: number }>();
+    for (const { before, advanced } of steps) {
+      const id = advanced.next.state.orderId;
+      const seen = orders.get(id);
+      const retry = advanced.retry === 'keep' ? (seen?.retry ?? 'keep') : advanced.retry;
+      orders.set(id, {
+        from: seen?.from ?? before.version,
+        last: advanced,
+        retry,
+        count: (seen?.count ?? 0) + 1,
+      });
+    }
+    const changed = [...orders.values()];
+    const states = changed.map((o) => o.last.next.state);
+    const lines = states.flatMap((s) => s.lines.map((l) => ({ orderId: s.orderId, ...l })));
+    const timeline = steps.flatMap(({ advanced }) =>
+      advanced.decision.timeline.map((t) => ({ orderId: advanced.next.state.orderId, ...t })),
+    );
+    const commands = steps.flatMap((s) => s.advanced.messages.map((m) => ({ m, from: s.message })));
+    const headersEach = await Promise.all(
+      commands.map(async ({ from }): Promise<Record<string, string>> => {
+        const traceparent = await from.within(() => outgoingTraceparent());
+        return traceparent ? { [TRACEPARENT_HEADER]: traceparent } : {};
+      }),
+    );
+    const keep = (o: (typeof changed)[number]) => o.retry === 'keep';
+    const p = new SqlParams();
+    const v = [
+      p.add(
+        states.map((s) => s.orderId),
+        'uuid[]',
+      ),
+      p.add(
+        changed.map((o) => o.from),
+        'int[]',
+      ),
+      p.add(
+        changed.map((o) => o.count),
+        'int[]',
+      ),
+      p.add(
+        states.map((s) => s.status),
+        'text[]',
+      ),
+      p.add(
+        states.map((s) => s.reason),
+        'text[]',
+      ),
+      p.add(
+        states.map((s) => s.reasonDetail),
+        'text[]',
+      ),
+      p.add(
+        states.map((s) => s.total),
+        'bigint[]',
+      ),
+      p.add(
+        states.map((s) => s.payment),
+        'text[]',
+      ),
+      p.add(changed.map(keep), 'boolean[]'),
+      p.add(
+        changed.map((o) => (o.retry === 'keep' ? null : o.retry.at)),
+        'timestamptz[]',
+      ),
+      p.add(
+        changed.map((o) => (o.retry === 'keep' ? 0 : o.retry.count)),
+        'int[]',
+      ),
+    ];
+    const l = [
+      p.add(
+        lines.map((x) => x.orderId),
+        'uuid[]',
+      ),
+      p.add(
+        lines.map((x) => x.productId),
+        'text[]',
+      ),
+      p.add(
+        lines.map((x) => x.state),
+        'text[]',
+      ),
+      p.add(
+        lines.map((x) => x.unitPrice),
+        'bigint[]',
+      ),
+    ];
+    const t = [
+      p.add(
+        timeline.map((x) => x.orderId),
+        'uuid[]',
+      ),
+      p.add(
+        timeline.map((x) => x.participant),
+        'text[]',
+      ),
+      p.add(
+        timeline.map((x) => x.state),
+        'text[]',
+      ),
+      p.add(
+        timeline.map((x) => x.detail),
+        'text[]',
+      ),
+    ];
+    const replyIds = p.add(
+      steps.map((s) => s.message.envelope.messageId),
+      'uuid[]',
+    );
+    const outbox = outboxInsert(
+      p,
+      commands.map((c) => c.m),
+      { headersEach },
+    );
+    const expected = p.add(changed.length, 'bigint');
+    await preparedQuery(
+      this.db,
+      `WITH v AS (
+         SELECT * FROM unnest(${v.join(', ')})
+             AS v(id, version, steps, status, reason, reason_detail, total, payment_state, keep_retry, next_retry_at, retry_count)),
+       o AS (
+         UPDATE orders SET status = v.status, reason = v.reason, reason_detail = v.reason_detail, total = v.total,
+                payment_state = v.payment_state,
+                next_retry_at = CASE WHEN v.keep_retry THEN orders.next_retry_at ELSE v.next_retry_at END,
+                retry_count = CASE WHEN v.keep_retry THEN orders.retry_count ELSE v.retry_count END,
+                version = orders.version + v.steps, updated_at = now()
+           FROM v WHERE orders.id = v.id AND orders.version = v.version
+          RETURNING orders.id),
+       l AS (
+         UPDATE order_lines ol SET state = x.state, unit_price = x.unit_price
+           FROM unnest(${l.join(', ')}) AS x(order_id, product_id, state, unit_price)
+          WHERE ol.order_id = x.order_id AND ol.product_id = x.product_id),
+       t AS (
+         INSERT INTO order_timeline (order_id, participant, state, detail)
+         SELECT x.order_id, x.participant, x.state, x.detail
+           FROM unnest(${t.join(', ')}) WITH ORDINALITY AS x(order_id, participant, state, detail, n)
+          ORDER BY x.n),
+       m AS (INSERT INTO processed_messages (message_id) SELECT unnest(${replyIds})),
+       ob AS (${outbox})
+       SELECT ${batchExpect(`(SELECT count(*) FROM o) = ${expected}`, 'orders moved since they were read')},
+              ${NOTIFY_OUTBOX}`,
+      p.values,
+    );
+  }
+
   /** Cancels orders whose try phase passed its deadline. Returns how many it looked at. */
   async expireDeadlines(limit = 100): Promise<number> {
     return this.due(
@@ -310,13 +563,20 @@ export class OrderSagaService {
     event: SagaEvent,
     cause: SagaMessage | null,
   ): Promise<StepOutcome> {
+    const advanced = this.advance(loaded, event, cause);
+    const written = await this.write(db, advanced, loaded.version, cause);
+    if (written !== 'written') return written;
+    this.logEntered(loaded, advanced);
+    return { finished: advanced.finished, next: advanced.next };
+  }
+
+  /** What `event` does to the order as `loaded` has it: the decision and the order after it. */
+  private advance(loaded: Loaded, event: SagaEvent, cause: SagaMessage | null): Advanced {
     const { state, version, retryCount, createdAt } = loaded;
     const decision = decide(state, event);
     const { status, reason } = decision.state;
     const entered = status !== state.status;
     const retry = this.nextRetry(decision.state, entered, event, retryCount);
-    const written = await this.write(db, decision, version, cause, retry);
-    if (written !== 'written') return written;
     const next: Loaded = {
       ...loaded,
       state: decision.state,
@@ -324,20 +584,23 @@ export class OrderSagaService {
       retryCount: retry === 'keep' ? retryCount : retry.count,
       seen: false,
     };
-    if (entered) {
-      this.log.log({
-        msg: `order ${status.toLowerCase()}`,
-        from: state.status,
-        reason,
-        detail: decision.state.reasonDetail,
-        after: event.type,
-      });
-    }
     const finished: Finished[] =
       entered && (status === 'CONFIRMED' || status === 'CANCELLED')
         ? [{ status, reason, seconds: (Date.now() - createdAt.getTime()) / 1000 }]
         : [];
-    return { finished, next };
+    return { decision, retry, next, entered, finished, event, messages: this.messages(decision, cause) };
+  }
+
+  private logEntered(before: Loaded, { entered, decision, event }: Advanced): void {
+    if (!entered) return;
+    const { status, reason, reasonDetail } = decision.state;
+    this.log.log({
+      msg: `order ${status.toLowerCase()}`,
+      from: before.state.status,
+      reason,
+      detail: reasonDetail,
+      after: event.type,
+    });
   }
 
   /** A statement on its own is prepared (planned once per connection); one in a transaction is not. */
@@ -361,37 +624,29 @@ export class OrderSagaService {
   private async load(db: Executor, orderId: string, messageId: string | null): Promise<Loaded | undefined> {
     const [o] = await this.run<(OrderRow & { lines: LineRow[]; seen: boolean })[]>(
       db,
-      `SELECT o.*,
-              (SELECT json_agg(l ORDER BY l.line_no) FROM order_lines l WHERE l.order_id = o.id) AS lines,
+      `SELECT o.*, ${LINES_OF_O},
               EXISTS (SELECT 1 FROM processed_messages WHERE message_id = $2) AS seen
          FROM orders o WHERE o.id = $1`,
       [orderId, messageId],
     );
-    if (!o) return undefined;
-    const state: SagaState = {
-      orderId: o.id,
-      customerId: o.customer_id,
-      status: o.status,
-      reason: o.reason,
-      reasonDetail: o.reason_detail,
-      lines: o.lines.map((l) => ({
-        productId: l.product_id,
-        quantity: l.quantity,
-        unitPrice: l.unit_price === null ? null : Number(l.unit_price),
-        state: l.state,
-      })),
-      payment: o.payment_state,
-      total: o.total === null ? null : Number(o.total),
-      deadline: o.deadline_at.toISOString(),
-      holdUntil: o.hold_until.toISOString(),
-    };
+    return o ? toLoaded(o, o.seen) : undefined;
+  }
+
+  /** The orders with their lines (one query), and which of `messageIds` were applied before. */
+  private async loadMany(
+    orderIds: readonly string[],
+    messageIds: readonly string[],
+  ): Promise<{ orders: Map<string, Loaded>; seen: Set<string> }> {
+    const rows = await preparedQuery<(OrderRow & { lines: LineRow[]; seen: string[] | null })[]>(
+      this.db,
+      `SELECT o.*, ${LINES_OF_O},
+              (SELECT array_agg(message_id::text) FROM processed_messages WHERE message_id = ANY($2::uuid[])) AS seen
+         FROM orders o WHERE o.id = ANY($1::uuid[])`,
+      [orderIds, messageIds],
+    );
     return {
-      state,
-      version: o.version,
-      retryCount: o.retry_count,
-      createdAt: o.created_at,
-      traceId: o.trace_id,
-      seen: o.seen,
+      orders: new Map(rows.map((o) => [o.id, toLoaded(o, false)])),
+      seen: new Set(rows[0]?.seen ?? []),
     };
   }
 
@@ -420,10 +675,9 @@ export class OrderSagaService {
    */
   private async write(
     db: Executor,
-    decision: SagaDecision,
+    { decision, retry, messages }: Advanced,
     version: number,
     cause: SagaMessage | null,
-    retry: Retry,
   ): Promise<'written' | 'conflict' | 'duplicate'> {
     const { state } = decision;
     const p = new SqlParams();
@@ -458,7 +712,6 @@ export class OrderSagaService {
         `m AS (INSERT INTO processed_messages (message_id) SELECT ${p.add(cause.messageId, 'uuid')} FROM o)`,
       );
     }
-    const messages = this.messages(decision, cause);
     if (messages.length > 0) parts.push(`ob AS (${outboxInsert(p, messages, { onlyIf: 'o' })})`);
     const notify = messages.length > 0 ? `, ${NOTIFY_OUTBOX}` : '';
     try {
@@ -501,6 +754,37 @@ export class OrderSagaService {
   }
 }
 
+/** An order row as read (with its lines) as the saga sees it. */
+function toLoaded(o: OrderRow & { lines: LineRow[] }, seen: boolean): Loaded {
+  const state: SagaState = {
+    orderId: o.id,
+    customerId: o.customer_id,
+    status: o.status,
+    reason: o.reason,
+    reasonDetail: o.reason_detail,
+    lines: o.lines.map((l) => ({
+      productId: l.product_id,
+      quantity: l.quantity,
+      unitPrice: l.unit_price === null ? null : Number(l.unit_price),
+      state: l.state,
+    })),
+    payment: o.payment_state,
+    total: o.total === null ? null : Number(o.total),
+    deadline: new Date(o.deadline_at).toISOString(),
+    holdUntil: new Date(o.hold_until).toISOString(),
+  };
+  return {
+    state,
+    version: o.version,
+    retryCount: o.retry_count,
+    createdAt: new Date(o.created_at),
+    traceId: o.trace_id,
+    seen,
+  };
+}
+
+const LINES_OF_O = `(SELECT json_agg(l ORDER BY l.line_no) FROM order_lines l WHERE l.order_id = o.id) AS lines`;
+
 interface Finished {
   status: 'CONFIRMED' | 'CANCELLED';
   reason: CancelReason | null;
@@ -531,6 +815,12 @@ function recordFinished(finished: Finished[]): void {
 }
 
 type Retry = { at: Date | null; count: number } | 'keep';
+
+/** The message id a unique violation on processed_messages names (`Key (message_id)=(...)`). */
+function duplicateMessageId(error: unknown): string | undefined {
+  const detail = (error as { detail?: unknown }).detail;
+  return typeof detail === 'string' ? /\(message_id\)=\(([0-9a-f-]{36})\)/.exec(detail)?.[1] : undefined;
+}
 
 function mergeLines(lines: PlaceOrder['lines']): PlaceOrder['lines'] {
   const merged = new Map<string, number>();
