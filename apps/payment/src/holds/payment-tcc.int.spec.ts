@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { createMessage } from '@tcc/contracts';
-import type { AnyEnvelope, MessageOfType } from '@tcc/contracts';
+import type { AnyEnvelope, MessageOfType, PaymentCommand } from '@tcc/contracts';
 import { PermanentError } from '@tcc/kafka';
+import type { BatchedMessage } from '@tcc/kafka';
+import { childSpan, formatTraceparent, runInTrace } from '@tcc/observability';
 import { migratedTestDatabase, outboxEnvelopes, waitFor } from '@tcc/testing';
 import type { MigratedDatabase } from '@tcc/testing';
 import { paymentEntities, paymentMigrations } from '../persistence/schema';
@@ -381,6 +383,372 @@ describe('payment TCC participant (real PostgreSQL)', () => {
     for (const o of expiring)
       expect((await replies(o)).map((r) => r.type)).toEqual(['PaymentHeld', 'PaymentHoldExpired']);
     expect(await wallets.hold(live)).toMatchObject({ status: 'HELD' });
+  });
+
+  describe('batch fast path', () => {
+    /** A command as the transport hands it to the batch handler. */
+    const batched = (envelope: PaymentCommand): BatchedMessage<PaymentCommand> => ({
+      envelope,
+      within: async (fn) => fn(),
+    });
+    const batch = (commands: PaymentCommand[]) => payment.handleBatch(commands.map(batched));
+
+    /** One command through its own handler, as the transport sends what the batch did not take. */
+    function handleOne(command: PaymentCommand): Promise<void> {
+      switch (command.type) {
+        case 'PaymentTry':
+          return payment.try(command);
+        case 'PaymentConfirm':
+          return payment.confirm(command);
+        case 'PaymentCancel':
+          return payment.cancel(command);
+        case 'PaymentRefund':
+          return payment.refund(command);
+      }
+    }
+
+    /**
+     * Consumes commands as the transport consumes a partition: the rest of the run to the batch
+     * handler, the first one alone when it takes none. Returns the sizes of the batches written.
+     */
+    async function consume(commands: PaymentCommand[]): Promise<number[]> {
+      const sizes: number[] = [];
+      for (let i = 0; i < commands.length;) {
+        const handled = await batch(commands.slice(i));
+        if (handled > 0) sizes.push(handled);
+        else await handleOne(commands[i]!);
+        i += Math.max(handled, 1);
+      }
+      return sizes;
+    }
+
+    /** Replaces ids by names, so two runs over different wallets and orders compare equal. */
+    function named<T>(value: T, names: Map<string, string>): T {
+      let json = JSON.stringify(value);
+      for (const [id, name] of names) json = json.replaceAll(id, name);
+      return JSON.parse(json) as T;
+    }
+
+    /** What a run left behind: wallets, holds and replies (types and payloads), by name. */
+    async function outcome(names: Map<string, string>) {
+      const ids = [...names.keys()];
+      const walletRows = await db.query<unknown[]>(
+        `SELECT customer_id, balance::float8 AS balance, held::float8 AS held, captured::float8 AS captured,
+                topped_up_total::float8 AS topped_up_total
+           FROM wallets WHERE customer_id = ANY($1::text[])`,
+        [ids],
+      );
+      const holdRows = await db.query<unknown[]>(
+        `SELECT order_id, customer_id, amount::float8 AS amount, status, reason, expires_at,
+                (SELECT jsonb_object_agg(phase, jsonb_build_object('type', r->'type', 'payload', r->'payload'))
+                   FROM jsonb_each(replies) AS e(phase, r)) AS replies
+           FROM holds WHERE order_id::text = ANY($1::text[])`,
+        [ids],
+      );
+      const sent = await db.query<{ order_id: string; type: string; payload: unknown }[]>(
+        `SELECT envelope->'payload'->>'orderId' AS order_id, type, envelope->'payload' AS payload
+           FROM outbox WHERE envelope->'payload'->>'orderId' = ANY($1::text[]) ORDER BY id`,
+        [ids],
+      );
+      const byName = (rows: unknown[]) =>
+        named(rows, names).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+      return {
+        wallets: byName(walletRows),
+        holds: byName(holdRows),
+        // replies in the order they were sent, per order
+        replies: named(
+          sent.map((r) => [r.order_id, r.type, r.payload]),
+          names,
+        ).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+      };
+    }
+
+    it('ends in the same wallets, holds and replies as the single-message paths', async () => {
+      const deadline = soon(60_000);
+      const past = soon(-1_000);
+      const holdUntil = soon(120_000); // below maxHoldMs: expiresAt is holdUntil in both runs
+      const orders = ['o1', 'o2', 'o3', 'o4', 'o5', 'o6', 'o7', 'o8', 'o9', 'o10'];
+      const balances: Record<string, number> = { A: 1_000, B: 300, C: 500 };
+
+      async function run(through: (commands: PaymentCommand[]) => Promise<unknown>) {
+        const names = new Map<string, string>();
+        const id: Record<string, string> = {};
+        for (const [name, balance] of Object.entries(balances)) id[name] = await wallet(balance);
+        id.U = `nobody-${randomUUID().slice(0, 8)}`;
+        for (const o of orders) id[o] = randomUUID();
+        for (const [name, value] of Object.entries(id)) names.set(value, name);
+        const t = (o: string, c: string, amount: number, at = deadline) =>
+          createMessage(
+            'PaymentTry',
+            { orderId: id[o]!, customerId: id[c]!, amount, deadline: at, holdUntil },
+            { correlationId: id[o]! },
+          );
+        const commands: PaymentCommand[] = [
+          t('o1', 'A', 400),
+          t('o2', 'B', 200),
+          t('o3', 'A', 500),
+          t('o4', 'B', 200), // beyond B's balance
+          t('o5', 'U', 50), // unknown wallet
+          t('o6', 'C', 100, past), // deadline passed
+          t('o7', 'A', 200), // beyond A's balance
+          confirm(id.o1!, id.A!),
+          cancel(id.o2!, id.B!),
+          t('o8', 'B', 300), // covered by what the cancel released
+          confirm(id.o3!, id.A!),
+          cancel(id.o8!, id.B!),
+          t('o9', 'C', 500),
+          confirm(id.o9!, id.C!),
+          cancel(id.o4!, id.B!), // a rejected hold: nothing to release
+          confirm(id.o7!, id.A!), // refused: rejected
+          t('o1', 'A', 400), // a duplicate: replayed
+          cancel(id.o10!, id.C!), // before any try: empty rollback
+          refund(id.o1!, id.A!),
+          t('o10', 'C', 10), // after the cancel: rejected
+        ];
+        const result = await through(commands);
+        return { result, outcome: await outcome(names) };
+      }
+
+      const single = await run(async (commands) => {
+        for (const c of commands) await handleOne(c);
+      });
+      const batches = await run(consume);
+      expect(batches.outcome).toEqual(single.outcome);
+      // the batches: the 7 tries (o1 comes again), o1 to o3's confirm (o8 again), o8's cancel and
+      // o9's try (o9 again), o9's confirm (o4's cancel releases nothing); the rest went one by one
+      expect(batches.result).toEqual([7, 4, 2, 1]);
+      expect(single.outcome.wallets).toEqual([
+        { customer_id: 'A', balance: 500, held: 0, captured: 500, topped_up_total: 1_000 },
+        { customer_id: 'B', balance: 300, held: 0, captured: 0, topped_up_total: 300 },
+        { customer_id: 'C', balance: 0, held: 0, captured: 500, topped_up_total: 500 },
+      ]);
+    });
+
+    it('counts only the charges the balance covers: 3 of 10 tries of 100 on a wallet of 350', async () => {
+      const customer = await wallet(350);
+      const orders = Array.from({ length: 10 }, () => randomUUID());
+      expect(await batch(orders.map((o) => tryCommand(o, customer, 100)))).toBe(10);
+      const first = await Promise.all(orders.map(async (o) => (await replies(o))[0]));
+      expect(first.map((r) => r?.type)).toEqual([
+        ...Array<string>(3).fill('PaymentHeld'),
+        ...Array<string>(7).fill('PaymentRejected'),
+      ]);
+      expect(first.slice(3).map((r) => (r?.payload as { reason: string }).reason)).toEqual(
+        Array<string>(7).fill('INSUFFICIENT_FUNDS'),
+      );
+      expect(await amounts(customer)).toEqual({ balance: 50, held: 300, captured: 0, topped_up_total: 350 });
+      const [held] = await db.query<{ sum: number }[]>(
+        `SELECT coalesce(sum(amount), 0)::float8 AS sum FROM holds WHERE customer_id = $1 AND status = 'HELD'`,
+        [customer],
+      );
+      expect(held?.sum).toBe(300);
+    });
+
+    it('stops before a duplicate try and before a confirm of an unknown hold', async () => {
+      const customer = await wallet(1_000);
+      const [old, n1, n2, n3, unknown] = Array.from({ length: 5 }, () => randomUUID());
+      const oldTry = tryCommand(old!, customer, 100);
+      await payment.try(oldTry);
+
+      const run = [
+        tryCommand(n1!, customer, 100),
+        tryCommand(n2!, customer, 100),
+        oldTry,
+        confirm(n1!, customer),
+      ];
+      expect(await batch(run)).toBe(2);
+      expect(await batch(run.slice(2))).toBe(0); // the duplicate goes through the single path
+      await handleOne(oldTry);
+      const [again, ...rest] = (await replies(old!)).slice(1);
+      expect(rest).toEqual([]);
+      expect(again).toEqual((await replies(old!))[0]); // replayed, message id included
+
+      // a prefix of one is written; the unknown order's confirm is refused by the single path
+      const next = [tryCommand(n3!, customer, 100), confirm(unknown!, customer), confirm(n1!, customer)];
+      expect(await batch(next)).toBe(1);
+      expect(await batch(next.slice(1))).toBe(0);
+      await handleOne(next[1]!);
+      expect(await typesAndReasons(unknown!)).toEqual([['PaymentConfirmRefused', 'NOT_RESERVED']]);
+      // and a run of one is left to the single path
+      expect(await batch(next.slice(2))).toBe(0);
+      expect(await amounts(customer)).toEqual({
+        balance: 600,
+        held: 400,
+        captured: 0,
+        topped_up_total: 1_000,
+      });
+    });
+
+    it("gives each reply its own command's traceparent", async () => {
+      const customer = await wallet(1_000);
+      const orders = [randomUUID(), randomUUID()];
+      const spans = orders.map(() => childSpan());
+      const messages = orders.map((o, i): BatchedMessage<PaymentCommand> => ({
+        envelope: tryCommand(o, customer, 10),
+        within: async (fn) => runInTrace(spans[i]!, fn),
+      }));
+      expect(await payment.handleBatch(messages)).toBe(2);
+      const headers = await db.query<{ headers: Record<string, string> }[]>(
+        `SELECT headers FROM outbox WHERE envelope->>'correlationId' = ANY($1::text[]) ORDER BY id`,
+        [orders],
+      );
+      expect(headers.map((h) => h.headers)).toEqual(
+        spans.map((s) => ({ traceparent: formatTraceparent(s) })),
+      );
+    });
+
+    describe('a batch that lost a race writes nothing', () => {
+      /** Runs `work` in a transaction of its own that stays open until `commit` is called. */
+      async function openTransaction(
+        work: (query: (sql: string, params: unknown[]) => Promise<unknown>) => Promise<void>,
+      ) {
+        const runner = db.createQueryRunner();
+        await runner.connect();
+        await runner.startTransaction();
+        await work((sql, params) => runner.query(sql, params));
+        return async () => {
+          await runner.commitTransaction();
+          await runner.release();
+        };
+      }
+
+      /** Waits until some statement of this database waits for a row lock. */
+      const blocked = () =>
+        waitFor(
+          async () => {
+            const [row] = await db.query<{ n: number }[]>(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            );
+            return (row?.n ?? 0) > 0;
+          },
+          { description: 'the batch to wait for the lock', intervalMs: 10 },
+        );
+
+      it('when a top-up came between its read and its write', async () => {
+        const customer = await wallet(500);
+        const commands = [tryCommand(randomUUID(), customer, 200), tryCommand(randomUUID(), customer, 200)];
+        const commit = await openTransaction((query) =>
+          query(
+            `UPDATE wallets SET balance = balance + 100, topped_up_total = topped_up_total + 100
+              WHERE customer_id = $1`,
+            [customer],
+          ).then(() => undefined),
+        );
+        const written = batch(commands);
+        await blocked();
+        await commit();
+        expect(await written).toBe(0);
+        for (const c of commands) expect(await replies(c.payload.orderId)).toEqual([]);
+        expect(await amounts(customer)).toEqual({ balance: 600, held: 0, captured: 0, topped_up_total: 600 });
+
+        expect(await consume(commands)).toEqual([2]);
+        expect(await amounts(customer)).toEqual({
+          balance: 200,
+          held: 400,
+          captured: 0,
+          topped_up_total: 600,
+        });
+      });
+
+      it('when the sweeper expired one of its holds meanwhile', async () => {
+        const customer = await wallet(1_000);
+        const [expiring, live] = [randomUUID(), randomUUID()];
+        await payment.try(tryCommand(expiring, customer, 100));
+        await payment.try(tryCommand(live, customer, 300));
+        const commands = [cancel(expiring, customer), confirm(live, customer)];
+        // what the sweeper does, held open: lock the hold, release its points, mark it expired
+        const commit = await openTransaction(async (query) => {
+          await query(`SELECT 1 FROM holds WHERE order_id = $1 FOR UPDATE`, [expiring]);
+          await query(
+            `UPDATE wallets SET held = held - 100, balance = balance + 100 WHERE customer_id = $1`,
+            [customer],
+          );
+          await query(`UPDATE holds SET status = 'EXPIRED', reason = 'TTL' WHERE order_id = $1`, [expiring]);
+        });
+        const written = batch(commands);
+        await blocked();
+        await commit();
+        expect(await written).toBe(0);
+        expect(await amounts(customer)).toEqual({
+          balance: 700,
+          held: 300,
+          captured: 0,
+          topped_up_total: 1_000,
+        });
+        expect(await wallets.hold(live)).toMatchObject({ status: 'HELD' });
+
+        await consume(commands);
+        expect(await typesAndReasons(expiring)).toEqual([
+          ['PaymentHeld', undefined],
+          ['PaymentReleased', undefined],
+        ]);
+        expect((await replies(expiring))[1]?.payload).toMatchObject({ released: 0, emptyRollback: false });
+        expect(await amounts(customer)).toEqual({
+          balance: 700,
+          held: 0,
+          captured: 300,
+          topped_up_total: 1_000,
+        });
+      });
+
+      it("when a try's hold appeared meanwhile (a cancel that came first)", async () => {
+        const customer = await wallet(500);
+        const [cancelled, other] = [randomUUID(), randomUUID()];
+        const commands = [tryCommand(cancelled, customer, 100), tryCommand(other, customer, 100)];
+        // the row an empty rollback writes, not committed yet when the batch reads
+        const commit = await openTransaction(async (query) => {
+          await query(
+            `INSERT INTO holds (order_id, customer_id, amount, status, reason, replies)
+             VALUES ($1, $2, 0, 'RELEASED', 'EMPTY_ROLLBACK', jsonb_build_object('cancel', '{}'::jsonb))`,
+            [cancelled, customer],
+          );
+        });
+        const written = batch(commands);
+        await blocked();
+        await commit();
+        expect(await written).toBe(0);
+        expect(await replies(other)).toEqual([]);
+        expect(await amounts(customer)).toEqual({ balance: 500, held: 0, captured: 0, topped_up_total: 500 });
+
+        expect(await consume(commands)).toEqual([]);
+        expect(await typesAndReasons(cancelled)).toEqual([['PaymentRejected', 'ALREADY_CANCELLED']]);
+        expect(await amounts(customer)).toEqual({
+          balance: 400,
+          held: 100,
+          captured: 0,
+          topped_up_total: 500,
+        });
+      });
+
+      it('when two batches for one wallet run at the same time: only one of two charges of 100 counts', async () => {
+        for (let round = 0; round < 10; round++) {
+          const customer = await wallet(150);
+          const runs = [0, 1].map(() => [
+            tryCommand(randomUUID(), customer, 100),
+            tryCommand(randomUUID(), customer, 20),
+          ]);
+          const results = await Promise.all(runs.map((r) => batch(r)));
+          // each writes all of its run, or (having read before the other wrote) nothing
+          for (const r of results) expect([0, 2]).toContain(r);
+          expect(results).not.toEqual([0, 0]);
+          const after = await amounts(customer);
+          expect(after!.balance + after!.held).toBe(150);
+
+          for (const [i, r] of runs.entries()) if (results[i] === 0) await consume(r);
+          const first = await Promise.all(
+            runs.flat().map(async (c) => (await replies(c.payload.orderId))[0]?.type),
+          );
+          expect(first.filter((t) => t === 'PaymentHeld')).toHaveLength(3);
+          expect(await amounts(customer)).toEqual({
+            balance: 10,
+            held: 140,
+            captured: 0,
+            topped_up_total: 150,
+          });
+        }
+      });
+    });
   });
 
   describe('top-ups', () => {

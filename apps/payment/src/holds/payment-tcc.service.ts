@@ -2,31 +2,27 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import { PLAIN_INDEX_SCANS, preparedQuery, unlessExists } from '@tcc/database';
+import {
+  isBatchConflict,
+  isUniqueViolation,
+  PLAIN_INDEX_SCANS,
+  preparedQuery,
+  unlessExists,
+} from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
-import type { MessageOfType, PaymentCommand, PaymentReply } from '@tcc/contracts';
+import type { MessageOfType, PaymentCommand } from '@tcc/contracts';
 import { PermanentError } from '@tcc/kafka';
+import type { BatchedMessage } from '@tcc/kafka';
+import { outgoingTraceparent, TRACEPARENT_HEADER } from '@tcc/observability';
 import { enqueueMessages, FenceReplies, NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { holdRules } from '../domain/hold-rules';
-import type { HoldStatus } from '../domain/hold-rules';
 import { PAYMENT_SETTINGS } from '../payment.settings';
 import type { PaymentSettings } from '../payment.settings';
-
-/** The phases whose reply a hold stores; `refund` is payment's compensation (undoes a capture). */
-type Phase = 'try' | 'confirm' | 'cancel' | 'refund';
-
-interface FenceRow {
-  customer_id: string;
-  amount: number;
-  status: HoldStatus;
-  replies: Partial<Record<Phase, PaymentReply>>;
-}
-
-/** Whether the fence stores a reply to this phase already: the command is a duplicate. */
-function replied(fence: FenceRow | undefined, phase: Phase): boolean {
-  return fence !== undefined && Object.hasOwn(fence.replies, phase);
-}
+import { planHoldBatch } from './payment-batch.plan';
+import { readHoldBatch, writeHoldBatch } from './payment-batch.sql';
+import { replied, sentLine } from './hold.fence';
+import type { FenceRow, Phase } from './hold.fence';
 
 type Command<T extends PaymentCommand['type']> = MessageOfType<T>;
 
@@ -43,13 +39,21 @@ type Command<T extends PaymentCommand['type']> = MessageOfType<T>;
  * Everything else, and a fast path that wrote nothing, runs as one transaction that locks the hold
  * first and decides again.
  *
+ * The consumer also offers runs of commands from one partition to handleBatch: ONE statement
+ * reads the run's wallets and holds, the rules decide the leading commands that are common cases
+ * in offset order over that state in memory (payment-batch.plan.ts), and ONE statement writes them
+ * all (payment-batch.sql.ts), every part guarded by what was read, so a batch that lost a race
+ * writes nothing and its commands come again one by one.
+ *
  * Money moves between the wallet's columns only: try balance → held, confirm held → captured,
  * cancel and expiry held → balance, refund captured → balance, so balance + held + captured stays
  * equal to topped_up_total (a CHECK constraint says so too).
  *
  * Locks are always taken hold first, then wallet, so confirm, cancel, refund and the sweeper
  * cannot deadlock each other; a try locks only the wallet and inserts its hold, and two racing
- * tries for one order collide on the primary key and are retried into a replay.
+ * tries for one order collide on the primary key and are retried into a replay. A batch keeps
+ * that order too: the holds it settles, then its wallets in customer order (as the sweeper), then
+ * the holds it inserts.
  */
 @Injectable()
 export class PaymentTccService {
@@ -71,6 +75,48 @@ export class PaymentTccService {
 
   async cancel(command: Command<'PaymentCancel'>): Promise<void> {
     if (!(await this.settleFast(command, 'cancel'))) await this.cancelLocked(command);
+  }
+
+  /**
+   * The batch fast path (the transport's BATCH_PATTERN contract): writes the leading commands it
+   * can take in one transaction and returns how many, or 0 to have the first one handled alone.
+   * Fewer than two commands are left to the single-message fast path (one round trip too). A
+   * prefix of one is written: the read is paid for already, and one more statement costs no more
+   * than the single fast path (and less than the locked path a rejected try takes). A batch that
+   * lost a race (a hold that exists now, a hold or wallet changed since the read) writes nothing
+   * and returns 0.
+   */
+  async handleBatch(messages: readonly BatchedMessage<PaymentCommand>[]): Promise<number> {
+    if (messages.length < 2) return 0;
+    const commands = messages.map((m) => m.envelope);
+    const now = new Date();
+    const state = await readHoldBatch(this.db, commands);
+    const plan = planHoldBatch(commands, state, now, (command) => this.expiryOf(command, now));
+    const taken = messages.slice(0, plan.sent.length);
+    if (taken.length === 0) return 0;
+    // each reply's parent span is its own command's
+    const headers = await Promise.all(
+      taken.map(async (m): Promise<Record<string, string>> => {
+        const traceparent = await m.within(() => outgoingTraceparent());
+        return traceparent ? { [TRACEPARENT_HEADER]: traceparent } : {};
+      }),
+    );
+    try {
+      await writeHoldBatch(this.db, plan, headers);
+    } catch (error) {
+      if (!isUniqueViolation(error) && !isBatchConflict(error)) throw error;
+      this.log.debug({
+        msg: 'batch lost a race and wrote nothing; its commands go one by one',
+        size: taken.length,
+        reason: (error as Error).message,
+      });
+      return 0;
+    }
+    for (const [i, m] of taken.entries()) {
+      const sent = plan.sent[i];
+      if (sent) await m.within(() => this.replies.logSent(sent.reply, sent.what));
+    }
+    return taken.length;
   }
 
   // ------------------------------------------------------------------ fast paths
@@ -111,7 +157,7 @@ export class PaymentTccService {
       ),
     );
     if (!written || written.length === 0) return false;
-    this.replies.logSent(reply, `held ${amount} of ${customerId}'s points`);
+    this.replies.logSent(reply, sentLine.held(amount, customerId));
     return true;
   }
 
@@ -162,9 +208,7 @@ export class PaymentTccService {
     if (amount === undefined) return false;
     this.replies.logSent(
       reply,
-      confirm
-        ? `captured ${amount} of ${customerId}'s points`
-        : `released ${amount} of ${customerId}'s points`,
+      confirm ? sentLine.captured(amount, customerId) : sentLine.released(amount, customerId),
     );
     return true;
   }
@@ -211,7 +255,7 @@ export class PaymentTccService {
          VALUES ($1, $2, $3, 'HELD', $4, jsonb_build_object('try', $5::jsonb))`,
         [orderId, customerId, amount, expiresAt, JSON.stringify(reply)],
       );
-      await this.replies.send(m, reply, `held ${amount} of ${customerId}'s points`);
+      await this.replies.send(m, reply, sentLine.held(amount, customerId));
     });
   }
 
@@ -248,7 +292,7 @@ export class PaymentTccService {
       }
       const reply = replyTo(command, 'PaymentCaptured', { orderId, customerId, amount });
       await this.replies.record(m, [orderId], 'confirm', reply, 'CAPTURED');
-      await this.replies.send(m, reply, `captured ${amount} of ${customerId}'s points`);
+      await this.replies.send(m, reply, sentLine.captured(amount, customerId));
     });
   }
 
@@ -303,7 +347,7 @@ export class PaymentTccService {
             emptyRollback: false,
           });
           await this.replies.record(m, [orderId], 'cancel', reply, 'RELEASED');
-          return this.replies.send(m, reply, `released ${amount} of ${customerId}'s points`);
+          return this.replies.send(m, reply, sentLine.released(amount, customerId));
         }
       }
     });
@@ -445,7 +489,7 @@ export class PaymentTccService {
     } else {
       await this.replies.record(m, [orderId], 'try', reply);
     }
-    await this.replies.send(m, reply, `try for ${customerId} rejected: ${reason}`);
+    await this.replies.send(m, reply, sentLine.rejected(customerId, reason));
   }
 
   private async refuse(

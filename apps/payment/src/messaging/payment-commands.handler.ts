@@ -1,16 +1,25 @@
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import type { MessageOfType } from '@tcc/contracts';
+import type { MessageOfType, PaymentCommand } from '@tcc/contracts';
+import { BATCH_PATTERN } from '@tcc/kafka';
+import type { BatchedMessage } from '@tcc/kafka';
 import { PaymentTccService } from '../holds/payment-tcc.service';
 
 /**
  * Where payment receives the saga's commands (topic tcc.payment.commands, keyed by customerId).
  * The transport has validated each message against its schema; each handler is one transaction
- * in PaymentTccService, and the offset is committed only after it.
+ * in PaymentTccService, and the offset is committed only after it. The transport offers runs of
+ * messages to the batch handler first; what it does not take comes to the handlers by type.
  */
 @Controller()
 export class PaymentCommandsHandler {
   constructor(private readonly payment: PaymentTccService) {}
+
+  /** a run of commands from one partition: the leading common cases, in one transaction */
+  @EventPattern(BATCH_PATTERN)
+  batch(@Payload() messages: BatchedMessage<PaymentCommand>[]): Promise<number> {
+    return this.payment.handleBatch(messages);
+  }
 
   /** try: hold the amount if the balance covers it */
   @EventPattern('PaymentTry')

@@ -1,16 +1,25 @@
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import type { MessageOfType } from '@tcc/contracts';
+import type { MessageOfType, StockCommand } from '@tcc/contracts';
+import { BATCH_PATTERN } from '@tcc/kafka';
+import type { BatchedMessage } from '@tcc/kafka';
 import { StockTccService } from '../reservations/stock-tcc.service';
 
 /**
  * Where stock receives the saga's commands (topic tcc.stock.commands, keyed by productId). The
  * transport has validated each message against its schema; each handler is one transaction in
- * StockTccService, and the offset is committed only after it.
+ * StockTccService, and the offset is committed only after it. The batch handler is a fast path
+ * for runs of commands; whatever it does not take comes to the handlers by type.
  */
 @Controller()
 export class StockCommandsHandler {
   constructor(private readonly stock: StockTccService) {}
+
+  /** a run of commands from one partition: answers how many leading ones it wrote, in one transaction */
+  @EventPattern(BATCH_PATTERN)
+  batch(@Payload() messages: BatchedMessage<StockCommand>[]): Promise<number> {
+    return this.stock.handleBatch(messages);
+  }
 
   /** try: reserve the quantity if it is available */
   @EventPattern('StockTry')

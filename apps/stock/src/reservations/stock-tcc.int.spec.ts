@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { createMessage } from '@tcc/contracts';
-import type { AnyEnvelope, MessageOfType } from '@tcc/contracts';
+import type { AnyEnvelope, MessageOfType, StockCommand } from '@tcc/contracts';
+import type { BatchedMessage } from '@tcc/kafka';
+import { childSpan, formatTraceparent, runInTrace } from '@tcc/observability';
 import { migratedTestDatabase, outboxEnvelopes, waitFor } from '@tcc/testing';
 import type { MigratedDatabase } from '@tcc/testing';
 import { stockEntities, stockMigrations } from '../persistence/schema';
@@ -241,5 +243,358 @@ describe('stock TCC participant (real PostgreSQL)', () => {
       ['StockConfirmRefused', 'EXPIRED'],
     ]);
     expect(await quantities(other)).toEqual({ available: 0, reserved: 1, sold: 0, stocked_total: 1 });
+  });
+
+  describe('batch fast path', () => {
+    const batched = (commands: readonly StockCommand[]): BatchedMessage<StockCommand>[] =>
+      commands.map((envelope) => ({ envelope, within: async (fn) => fn() }));
+
+    async function single(command: StockCommand): Promise<void> {
+      switch (command.type) {
+        case 'StockTry':
+          return stock.try(command);
+        case 'StockConfirm':
+          return stock.confirm(command);
+        case 'StockCancel':
+          return stock.cancel(command);
+        case 'StockReturn':
+          return stock.return(command);
+      }
+    }
+
+    /** As the transport does: runs to the batch handler, what it does not take one by one. */
+    async function drive(commands: readonly StockCommand[]): Promise<number> {
+      let batchedCount = 0;
+      for (let i = 0; i < commands.length;) {
+        const taken = await stock.handleBatch(batched(commands.slice(i)));
+        if (taken === 0) await single(commands[i]!);
+        batchedCount += taken;
+        i += Math.max(taken, 1);
+      }
+      return batchedCount;
+    }
+
+    const reservationCount = async (orders: string[]) =>
+      (
+        await db.query<{ n: number }[]>(
+          'SELECT count(*)::int AS n FROM reservations WHERE order_id = ANY($1::uuid[])',
+          [orders],
+        )
+      )[0]?.n;
+
+    const outboxCount = async (orders: string[]) =>
+      (
+        await db.query<{ n: number }[]>(
+          `SELECT count(*)::int AS n FROM outbox WHERE envelope->>'correlationId' = ANY($1::text[])`,
+          [orders],
+        )
+      )[0]?.n;
+
+    /** Someone's transaction holds the row locks of `statements` until `release` commits it. */
+    async function holding(...statements: [sql: string, params: unknown[]][]) {
+      const runner = db.createQueryRunner();
+      await runner.connect();
+      await runner.startTransaction();
+      for (const [sql, params] of statements) await runner.query(sql, params);
+      return async () => {
+        await runner.commitTransaction();
+        await runner.release();
+      };
+    }
+
+    const someoneWaitsForALock = () =>
+      waitFor(
+        async () =>
+          ((
+            await db.query<{ n: number }[]>(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            )
+          )[0]?.n ?? 0) > 0,
+        { description: 'the batch to wait for the lock', timeoutMs: 10_000, intervalMs: 10 },
+      );
+
+    /** Three products and a run of 17 commands over them that mixes every case, by name. */
+    async function scenario() {
+      const products = {
+        A: await product(5, 1_000),
+        B: await product(2, 2_500),
+        C: await product(1, 700),
+        X: `no-such-${randomUUID().slice(0, 8)}`,
+      };
+      const o = Array.from({ length: 10 }, () => randomUUID());
+      const [A, B, C, X] = [products.A, products.B, products.C, products.X];
+      const commands: StockCommand[] = [
+        tryCommand(o[1]!, A, 2), // reserved
+        tryCommand(o[2]!, A, 3), // reserved: A is empty now
+        tryCommand(o[3]!, A, 1), // OUT_OF_STOCK
+        tryCommand(o[1]!, B, 1), // reserved
+        tryCommand(o[4]!, B, 5), // OUT_OF_STOCK
+        tryCommand(o[5]!, X, 1), // UNKNOWN_PRODUCT
+        tryCommand(o[6]!, C, 1, { deadlineMs: -1 }), // DEADLINE_PASSED
+        confirm(o[1]!, A), // sold 2 (a new batch: (o1, A) was in the one before)
+        cancel(o[2]!, A), // released 3
+        tryCommand(o[7]!, A, 3), // reserved from what the cancel released
+        confirm(o[1]!, B), // sold 1
+        cancel(o[4]!, B), // nothing to release: the single path
+        confirm(o[5]!, X), // refused REJECTED: the single path
+        tryCommand(o[8]!, C, 1), // reserved
+        cancel(o[8]!, C), // released 1
+        tryCommand(o[3]!, A, 1), // a new try for an order rejected before: replayed by the single path
+        confirm(o[9]!, A), // refused NOT_RESERVED: the single path
+      ];
+      return { products, orders: o, commands };
+    }
+
+    type Scenario = Awaited<ReturnType<typeof scenario>>;
+
+    /** What a scenario left, with its ids replaced by names, so two runs compare. */
+    async function outcome({ products, orders, commands }: Scenario) {
+      const names = new Map<string, string>([
+        ...Object.entries(products).map(([name, id]): [string, string] => [id, name]),
+        ...orders.map((id, i): [string, string] => [id, `o${i}`]),
+      ]);
+      const named = (value: unknown): unknown =>
+        typeof value === 'string' ? (names.get(value) ?? value) : value;
+      const reply = (envelope: AnyEnvelope) => ({
+        type: envelope.type,
+        // the command it answers, by position in the run
+        cause: commands.findIndex((c) => c.messageId === envelope.causationId),
+        correlation: named(envelope.correlationId),
+        payload: Object.fromEntries(
+          Object.entries(envelope.payload as Record<string, unknown>).map(([k, v]) => [
+            k,
+            k === 'expiresAt' ? typeof v : named(v),
+          ]),
+        ),
+      });
+      const quantitiesByName = Object.fromEntries(
+        await Promise.all(
+          (['A', 'B', 'C'] as const).map(async (n) => [n, await quantities(products[n])] as const),
+        ),
+      );
+      const reservations = await db.query<
+        {
+          order_id: string;
+          product_id: string;
+          quantity: number;
+          unit_price: string | null;
+          status: string;
+          reason: string | null;
+          expires: boolean;
+          replies: Record<string, AnyEnvelope>;
+        }[]
+      >(
+        `SELECT order_id, product_id, quantity, unit_price, status, reason, expires_at IS NOT NULL AS expires, replies
+           FROM reservations WHERE order_id = ANY($1::uuid[])`,
+        [orders],
+      );
+      const sent = await db.query<{ envelope: AnyEnvelope }[]>(
+        `SELECT envelope FROM outbox WHERE envelope->>'correlationId' = ANY($1::text[]) ORDER BY id`,
+        [orders],
+      );
+      return {
+        quantities: quantitiesByName,
+        reservations: reservations
+          .map((r) => ({
+            ...r,
+            order_id: named(r.order_id),
+            product_id: named(r.product_id),
+            replies: Object.fromEntries(Object.entries(r.replies).map(([phase, e]) => [phase, reply(e)])),
+          }))
+          .sort((a, b) =>
+            `${String(a.order_id)} ${String(a.product_id)}`.localeCompare(
+              `${String(b.order_id)} ${String(b.product_id)}`,
+            ),
+          ),
+        replies: sent.map((r) => reply(r.envelope)),
+      };
+    }
+
+    it('ends exactly where the single-message paths end', async () => {
+      const one = await scenario();
+      for (const command of one.commands) await single(command);
+      const batch = await scenario();
+      // 7 tries, then 4 (confirm, cancel, try, confirm), then a cancel alone (read with the two
+      // commands after it, which the batch cannot take)
+      expect(await drive(batch.commands)).toBe(12);
+
+      const expected = await outcome(one);
+      expect(await outcome(batch)).toEqual(expected);
+      // the scenario covers what it says it does
+      expect(expected.quantities).toEqual({
+        A: { available: 0, reserved: 3, sold: 2, stocked_total: 5 },
+        B: { available: 1, reserved: 0, sold: 1, stocked_total: 2 },
+        C: { available: 1, reserved: 0, sold: 0, stocked_total: 1 },
+      });
+      expect(expected.replies.map((r) => [r.type, r.payload['reason']])).toEqual([
+        ['StockReserved', undefined],
+        ['StockReserved', undefined],
+        ['StockRejected', 'OUT_OF_STOCK'],
+        ['StockReserved', undefined],
+        ['StockRejected', 'OUT_OF_STOCK'],
+        ['StockRejected', 'UNKNOWN_PRODUCT'],
+        ['StockRejected', 'DEADLINE_PASSED'],
+        ['StockConfirmed', undefined],
+        ['StockCancelled', undefined],
+        ['StockReserved', undefined],
+        ['StockConfirmed', undefined],
+        ['StockCancelled', undefined],
+        ['StockConfirmRefused', 'REJECTED'],
+        ['StockReserved', undefined],
+        ['StockCancelled', undefined],
+        ['StockRejected', 'OUT_OF_STOCK'],
+        ['StockConfirmRefused', 'NOT_RESERVED'],
+      ]);
+    });
+
+    it('reserves the last items and rejects the rest, each reply in its own trace', async () => {
+      const id = await product(3);
+      const orders = Array.from({ length: 10 }, () => randomUUID());
+      const spans = orders.map(() => childSpan());
+      const messages: BatchedMessage<StockCommand>[] = orders.map((o, i) => ({
+        envelope: tryCommand(o, id, 1),
+        within: async (fn) => runInTrace(spans[i]!, fn),
+      }));
+      expect(await stock.handleBatch(messages)).toBe(10);
+      expect(await quantities(id)).toEqual({ available: 0, reserved: 3, sold: 0, stocked_total: 3 });
+
+      const sent = await db.query<{ envelope: AnyEnvelope; traceparent: string }[]>(
+        `SELECT envelope, headers->>'traceparent' AS traceparent FROM outbox
+          WHERE envelope->>'correlationId' = ANY($1::text[]) ORDER BY id`,
+        [orders],
+      );
+      expect(
+        sent.map((r) => [
+          r.envelope.correlationId,
+          r.envelope.type,
+          (r.envelope.payload as { reason?: string }).reason,
+        ]),
+      ).toEqual(
+        orders.map((o, i) =>
+          i < 3 ? [o, 'StockReserved', undefined] : [o, 'StockRejected', 'OUT_OF_STOCK'],
+        ),
+      );
+      expect(sent.map((r) => r.traceparent)).toEqual(spans.map(formatTraceparent));
+      expect(sent[0]?.envelope.payload).toMatchObject({ quantity: 1, unitPrice: 1_000 });
+      expect(sent[0]?.envelope.causationId).toBe(messages[0]?.envelope.messageId);
+      const statuses = await db.query<{ status: string; n: number }[]>(
+        `SELECT status, count(*)::int AS n FROM reservations WHERE product_id = $1 GROUP BY status ORDER BY status`,
+        [id],
+      );
+      expect(statuses).toEqual([
+        { status: 'REJECTED', n: 7 },
+        { status: 'RESERVED', n: 3 },
+      ]);
+    });
+
+    it('stops before a command it cannot take, which the single path then handles', async () => {
+      const id = await product(5);
+      const [o1, o2, o3, o4, unknownOrder] = Array.from({ length: 5 }, () => randomUUID());
+      const first = tryCommand(o1!, id, 1);
+      const redelivered = { ...first, messageId: randomUUID() };
+      expect(await stock.handleBatch(batched([first, tryCommand(o2!, id, 1), redelivered]))).toBe(2);
+      expect(await stock.handleBatch(batched([redelivered, tryCommand(o3!, id, 1)]))).toBe(0);
+      await stock.try(redelivered);
+      const [reserved, replayed] = await replies(o1!);
+      expect(replayed).toEqual(reserved);
+
+      const lost = confirm(unknownOrder!, id);
+      expect(await stock.handleBatch(batched([tryCommand(o3!, id, 1), lost, tryCommand(o4!, id, 1)]))).toBe(
+        1,
+      );
+      await stock.confirm(lost);
+      expect((await replies(unknownOrder!)).map((r) => [r.type, r.payload])).toEqual([
+        ['StockConfirmRefused', { orderId: unknownOrder, productId: id, reason: 'NOT_RESERVED' }],
+      ]);
+      expect(await quantities(id)).toEqual({ available: 2, reserved: 3, sold: 0, stocked_total: 5 });
+      expect(await stock.handleBatch(batched([tryCommand(o4!, id, 1)]))).toBe(0); // one alone: single path
+    });
+
+    it('writes nothing when a restock lands between its read and its write', async () => {
+      const id = await product(3);
+      const orders = Array.from({ length: 4 }, () => randomUUID());
+      const commands = orders.map((o) => tryCommand(o, id, 1));
+      const release = await holding([
+        'UPDATE products SET available = available + 2, stocked_total = stocked_total + 2 WHERE id = $1',
+        [id],
+      ]);
+      const handled = stock.handleBatch(batched(commands)); // reads 3 available, then waits for the row
+      await someoneWaitsForALock();
+      await release();
+      expect(await handled).toBe(0);
+      expect(await quantities(id)).toEqual({ available: 5, reserved: 0, sold: 0, stocked_total: 5 });
+      expect(await reservationCount(orders)).toBe(0);
+      expect(await outboxCount(orders)).toBe(0);
+
+      await drive(commands); // decided again on the restocked product: all four fit now
+      expect(await quantities(id)).toEqual({ available: 1, reserved: 4, sold: 0, stocked_total: 5 });
+    });
+
+    it('writes nothing when a reservation of its run appears between its read and its write', async () => {
+      const id = await product(3);
+      const [other, cancelled] = [randomUUID(), randomUUID()];
+      const release = await holding([
+        `INSERT INTO reservations (order_id, product_id, quantity, status, reason)
+         VALUES ($1, $2, 0, 'CANCELLED', 'EMPTY_ROLLBACK')`,
+        [cancelled, id],
+      ]);
+      const handled = stock.handleBatch(batched([tryCommand(other, id, 1), tryCommand(cancelled, id, 1)]));
+      await someoneWaitsForALock();
+      await release();
+      expect(await handled).toBe(0);
+      expect(await quantities(id)).toEqual({ available: 3, reserved: 0, sold: 0, stocked_total: 3 });
+      expect(await reservationCount([other, cancelled])).toBe(1);
+      expect(await outboxCount([other, cancelled])).toBe(0);
+    });
+
+    it('writes nothing when the sweeper expires a reservation between its read and its write', async () => {
+      const id = await product(5);
+      const [expiring, other, taker] = [randomUUID(), randomUUID(), randomUUID()];
+      await stock.try(tryCommand(expiring, id, 2));
+      await stock.try(tryCommand(other, id, 1));
+      // held open: the sweeper expires one reservation, and another try takes what it released, so
+      // the product's quantities are as the batch reads them and only the fence guard can tell
+      const release = await holding(
+        ['SELECT 1 FROM reservations WHERE order_id = $1 FOR UPDATE', [expiring]],
+        ['UPDATE products SET available = available + 2, reserved = reserved - 2 WHERE id = $1', [id]],
+        [`UPDATE reservations SET status = 'EXPIRED', reason = 'TTL' WHERE order_id = $1`, [expiring]],
+        ['UPDATE products SET available = available - 2, reserved = reserved + 2 WHERE id = $1', [id]],
+        [
+          `INSERT INTO reservations (order_id, product_id, quantity, status) VALUES ($1, $2, 2, 'RESERVED')`,
+          [taker, id],
+        ],
+      );
+      const commands = [cancel(other, id), confirm(expiring, id)];
+      const handled = stock.handleBatch(batched(commands)); // reads RESERVED, then waits for the fence
+      await someoneWaitsForALock();
+      await release();
+      expect(await handled).toBe(0);
+      expect(await quantities(id)).toEqual({ available: 2, reserved: 3, sold: 0, stocked_total: 5 });
+      expect(await outboxCount([expiring, other])).toBe(2); // the two StockReserved
+
+      await drive(commands); // the cancel releases, the late confirm takes what is there again
+      expect(await quantities(id)).toEqual({ available: 1, reserved: 2, sold: 2, stocked_total: 5 });
+      expect((await replies(expiring)).map((r) => r.type)).toEqual(['StockReserved', 'StockConfirmed']);
+    });
+
+    it('lets one of two batches racing for a product write, and the totals stay right', async () => {
+      for (let round = 0; round < 10; round++) {
+        const id = await product(4);
+        const runs = [0, 1].map(() => Array.from({ length: 3 }, () => tryCommand(randomUUID(), id, 1)));
+        const taken = await Promise.all(runs.map((run) => stock.handleBatch(batched(run))));
+        // each batch wrote all of its run or nothing; the one that lost a race wrote nothing
+        expect(taken.every((n) => n === 0 || n === 3)).toBe(true);
+        expect(Math.max(...taken)).toBe(3);
+        // the transport then hands what a batch did not take to the single path
+        for (const [i, run] of runs.entries()) await drive(run.slice(taken[i]));
+        expect(await quantities(id)).toEqual({ available: 0, reserved: 4, sold: 0, stocked_total: 4 });
+        const outcomes = await Promise.all(
+          runs.flat().map(async (c) => (await replies(c.payload.orderId)).map((r) => r.type)),
+        );
+        expect(outcomes.filter((t) => t.join() === 'StockReserved')).toHaveLength(4);
+        expect(outcomes.filter((t) => t.join() === 'StockRejected')).toHaveLength(2);
+      }
+    });
   });
 });

@@ -2,29 +2,28 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import { PLAIN_INDEX_SCANS, preparedQuery, unlessExists } from '@tcc/database';
+import {
+  isBatchConflict,
+  isUniqueViolation,
+  PLAIN_INDEX_SCANS,
+  preparedQuery,
+  unlessExists,
+} from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
-import type { MessageOfType, StockReply } from '@tcc/contracts';
+import type { MessageOfType, StockCommand } from '@tcc/contracts';
+import type { BatchedMessage } from '@tcc/kafka';
+import { outgoingTraceparent, TRACEPARENT_HEADER } from '@tcc/observability';
 import { enqueueMessages, FenceReplies, NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { reservationRules } from '../domain/reservation-rules';
-import type { ReservationStatus } from '../domain/reservation-rules';
 import { STOCK_SETTINGS } from '../stock.settings';
 import type { StockSettings } from '../stock.settings';
-
-/** The phases whose reply a reservation stores; `return` is stock's compensation (undoes a sale). */
-type Phase = 'try' | 'confirm' | 'cancel' | 'return';
-
-interface FenceRow {
-  status: ReservationStatus;
-  quantity: number;
-  replies: Partial<Record<Phase, StockReply>>;
-}
-
-/** Whether the fence stores a reply to this phase already: the command is a duplicate. */
-function replied(fence: FenceRow | undefined, phase: Phase): boolean {
-  return fence !== undefined && Object.hasOwn(fence.replies, phase);
-}
+import { replied } from './reservation.fence';
+import type { FenceRow, Phase } from './reservation.fence';
+import { candidates, fenceKey, planBatch } from './stock-batch.plan';
+import type { BatchState } from './stock-batch.plan';
+import { batchReadSql, batchWriteSql } from './stock-batch.sql';
+import type { BatchReadRow } from './stock-batch.sql';
 
 type Command<T extends 'StockTry' | 'StockConfirm' | 'StockCancel' | 'StockReturn'> = MessageOfType<T>;
 
@@ -41,9 +40,17 @@ type Command<T extends 'StockTry' | 'StockConfirm' | 'StockCancel' | 'StockRetur
  * nothing. Everything else, and a fast path that wrote nothing, runs as one transaction that locks
  * the fence first and decides again.
  *
+ * The consumer also offers runs of commands from one partition to `handleBatch`: one read of the
+ * run's products and fences, the same rules applied in offset order to that state
+ * (stock-batch.plan.ts), and one statement that writes the leading commands of the common kinds,
+ * every part guarded by what was read (stock-batch.sql.ts). A batch that lost a race writes
+ * nothing, and the transport hands its commands to the single-message paths above.
+ *
  * Locks are always taken reservation first, then product, so confirm, cancel and the sweeper
  * cannot deadlock each other; a try locks only the product and inserts its reservation, and two
- * racing tries for one order collide on the primary key and are retried into a replay.
+ * racing tries for one order collide on the primary key and are retried into a replay. A batch
+ * keeps that order: its fences, then its products in id order (as the sweeper does), then the
+ * reservations of its tries.
  */
 @Injectable()
 export class StockTccService {
@@ -65,6 +72,57 @@ export class StockTccService {
 
   async cancel(command: Command<'StockCancel'>): Promise<void> {
     if (!(await this.settleFast(command, 'cancel'))) await this.cancelLocked(command);
+  }
+
+  /**
+   * The batch fast path: writes the longest prefix of `messages` the batch can take (see
+   * stock-batch.plan.ts) in ONE statement, with the replies the single paths would send, and
+   * returns its length. Returns 0, having written nothing, when fewer than two leading messages
+   * could be taken (the single fast path is one round trip, a batch two), when the first message
+   * needs the single path, or when the write lost a race. Once read, a prefix of one is written
+   * too: one more round trip is no more than the single path would cost.
+   */
+  async handleBatch(messages: readonly BatchedMessage<StockCommand>[]): Promise<number> {
+    const commands = candidates(messages.map((m) => m.envelope));
+    if (commands.length < 2) return 0;
+    const state = await this.readBatch(commands);
+    const now = new Date();
+    const plan = planBatch(commands, state, now, (command) => this.expiryOf(command, now));
+    const taken = messages.slice(0, plan.steps.length);
+    if (taken.length === 0) return 0;
+    // each reply's trace parent is the span of the command it answers
+    const headers = await Promise.all(
+      taken.map(async (m): Promise<Record<string, string>> => {
+        const traceparent = await m.within(() => outgoingTraceparent());
+        return traceparent ? { [TRACEPARENT_HEADER]: traceparent } : {};
+      }),
+    );
+    const p = new SqlParams();
+    try {
+      await preparedQuery(this.db, batchWriteSql(p, plan, headers), p.values);
+    } catch (error) {
+      if (!isBatchConflict(error) && !isUniqueViolation(error)) throw error;
+      this.log.debug({
+        msg: 'batch lost a race and wrote nothing; its commands go one by one',
+        size: taken.length,
+        reason: (error as Error).message,
+      });
+      return 0;
+    }
+    for (const [i, step] of plan.steps.entries()) {
+      await taken[i]?.within(() => this.replies.logSent(step.reply, step.what));
+    }
+    return taken.length;
+  }
+
+  /** The run's products and fences, read in one round trip without locks. */
+  private async readBatch(commands: readonly StockCommand[]): Promise<BatchState> {
+    const p = new SqlParams();
+    const [row] = await preparedQuery<BatchReadRow[]>(this.db, batchReadSql(p, commands), p.values);
+    return {
+      products: new Map(row?.products.map((r) => [r.id, r])),
+      fences: new Map(row?.fences.map((f) => [fenceKey(f.order_id, f.product_id), f])),
+    };
   }
 
   // ------------------------------------------------------------------ fast paths
