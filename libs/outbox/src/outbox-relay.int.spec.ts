@@ -99,4 +99,29 @@ describe('OutboxRelay against a real broker and database', () => {
       expect(ids).toEqual(sent.filter((_, n) => n % 5 === k));
     }
   });
+
+  it('vacuums the outbox itself after every so many deleted rows, so dead rows do not pile up', async () => {
+    await relay.beforeApplicationShutdown();
+    const url = (database.db.options as { url: string }).url;
+    relay = new OutboxRelay(database.db, kafka, {
+      databaseUrl: url,
+      batchSize: 10,
+      pollIntervalMs: 50,
+      vacuumEveryRows: 20,
+    });
+    await relay.onApplicationBootstrap();
+    const vacuumCount = async () => {
+      const [row] = await database.db.query<{ n: string }[]>(
+        `SELECT vacuum_count AS n FROM pg_stat_user_tables WHERE relname = 'outbox'`,
+      );
+      return Number(row?.n ?? 0);
+    };
+    const before = await vacuumCount();
+    const orderId = randomUUID();
+    for (let n = 0; n < 60; n++) {
+      await database.db.transaction((m) => enqueueMessages(m, [command(orderId, n)]));
+    }
+    await relay.drain();
+    await waitFor(async () => (await vacuumCount()) > before, { description: 'a VACUUM of the outbox' });
+  });
 });
