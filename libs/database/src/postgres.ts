@@ -33,6 +33,10 @@ export function postgresDataSourceOptions(options: PostgresOptions): DataSourceO
     extra: {
       max: options.poolSize,
       connectionTimeoutMillis: 5_000,
+      // keep connections open: pg-pool closes one idle for 10 s by default, and the next burst
+      // then pays a new backend (a fork, authentication, cold caches) and plans every prepared
+      // statement again; under the benchmark that churned the stock pool every few seconds
+      idleTimeoutMillis: 0,
       // a statement stuck on a lock must not hold a partition forever
       statement_timeout: 30_000,
       idle_in_transaction_session_timeout: 60_000,
