@@ -278,12 +278,12 @@ async function runStep(
   };
 }
 
-async function sampleRss(urls: Record<string, string>, into: Record<string, number>): Promise<void> {
+async function sampleRss(urls: Record<string, string>, ...into: Record<string, number>[]): Promise<void> {
   for (const [name, url] of Object.entries(urls)) {
     try {
       const text = await (await fetch(`${url}/metrics`)).text();
       const mb = Math.round((metricValue(text, 'process_resident_memory_bytes') ?? 0) / 1_048_576);
-      into[name] = Math.max(into[name] ?? 0, mb);
+      for (const record of into) record[name] = Math.max(record[name] ?? 0, mb);
     } catch {
       // a scrape that fails is simply not counted
     }
@@ -363,10 +363,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const db = new Client({ connectionString: orderDb });
     await db.connect();
     const maxRssMb: Record<string, number> = {};
+    let stepRssMb: Record<string, number> = {};
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        await sampleRss(urls, maxRssMb);
+        await sampleRss(urls, maxRssMb, stepRssMb);
         await sleep(1_000);
       }
     })();
@@ -376,7 +377,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         process.stderr.write(`warming up: ${warmupS} s at ${rates[0]}/s, not reported ...\n`);
         await runStep(rates[0], warmupS, urls, db, pick);
       }
-      for (const rate of rates) steps.push(await runStep(rate, durationS, urls, db, pick));
+      for (const rate of rates) {
+        stepRssMb = {};
+        const step = await runStep(rate, durationS, urls, db, pick);
+        steps.push({ ...step, maxRssMb: stepRssMb });
+      }
     } finally {
       sampling = false;
       await sampler;

@@ -19,6 +19,8 @@ export interface StepResult {
    * per second, so 2000 / machine is the rate this machine could sustain at that cost.
    */
   cpuMsPerOrder: Record<string, number>;
+  /** the largest RSS (MB) of each service sampled during this step */
+  maxRssMb?: Record<string, number>;
   /** (seconds since step start, latency ms) of every final order, for the plot */
   timeline: [number, number][];
 }
@@ -109,6 +111,15 @@ ${cpuRows}
   const rss = Object.entries(result.maxRssMb)
     .map(([k, v]) => `${k} ${v} MB`)
     .join(', ');
+  const perStep = result.steps
+    .filter((s) => s.maxRssMb && Object.keys(s.maxRssMb).length > 0)
+    .map(
+      (s) =>
+        `${s.rate}/s: ${Object.entries(s.maxRssMb ?? {})
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+    )
+    .join('; ');
   return `# Saga benchmark, ${result.startedAt}
 
 Machine: ${result.machine.cpus} cores, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}; Kafka, PostgreSQL, the
@@ -127,7 +138,7 @@ one PostgreSQL commit (a one-row insert on a logged table) p50 ${f.postgresCommi
 autovacuum: ${result.machine.postgresAutovacuum}. A confirmed order takes at least
 three Kafka round trips (try stock, try payment, confirm) and about nine commits.
 
-Largest RSS seen: ${rss}.
+Largest RSS seen: ${rss}.${perStep ? ` Per step (MB): ${perStep}.` : ''}
 
 Invariant checker afterwards: ${result.invariants.exitCode === null ? 'not run (--no-check)' : `exit ${result.invariants.exitCode} (${result.invariants.exitCode === 0 ? 'all invariants hold' : 'see result.json'})`}.
 
