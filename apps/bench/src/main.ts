@@ -233,12 +233,17 @@ async function runStep(
     const s: Sent = { key: randomUUID(), sentAt: Date.now() };
     sent.push(s);
     const { customerId, productId } = pick();
-    inFlight.push(
+    const place = () =>
       post(
         `${urls.order}/orders`,
         { customerId, lines: [{ productId, quantity: 1 }] },
         { 'idempotency-key': s.key },
-      )
+      );
+    inFlight.push(
+      // a kept-alive socket the server closed just then fails the request (ECONNRESET): sent again
+      // under the same idempotency key, it places the order at most once
+      place()
+        .catch(place)
         .then((res) => {
           const id = (res.body as { id?: string } | undefined)?.id;
           if (res.status === 202 && id) {
