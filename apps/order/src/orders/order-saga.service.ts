@@ -10,19 +10,11 @@ import {
   PLAIN_INDEX_SCANS,
   preparedQuery,
 } from '@tcc/database';
+import { replyHeaders } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
 import { createMessage } from '@tcc/contracts';
 import type { OrderReply, SagaMessage } from '@tcc/contracts';
-import {
-  childSpan,
-  counter,
-  currentTrace,
-  histogram,
-  outgoingTraceparent,
-  runInTrace,
-  TRACEPARENT_HEADER,
-  withLogContext,
-} from '@tcc/observability';
+import { childSpan, counter, currentTrace, histogram, runInTrace, withLogContext } from '@tcc/observability';
 import { NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
 import { ORDER_SETTINGS } from '../order.settings';
 import type { OrderSettings } from '../order.settings';
@@ -346,12 +338,7 @@ export class OrderSagaService {
       advanced.decision.timeline.map((t) => ({ orderId: advanced.next.state.orderId, ...t })),
     );
     const commands = steps.flatMap((s) => s.advanced.messages.map((m) => ({ m, from: s.message })));
-    const headersEach = await Promise.all(
-      commands.map(async ({ from }): Promise<Record<string, string>> => {
-        const traceparent = await from.within(() => outgoingTraceparent());
-        return traceparent ? { [TRACEPARENT_HEADER]: traceparent } : {};
-      }),
-    );
+    const headersEach = await replyHeaders(commands.map((c) => c.from));
     const keep = (o: (typeof changed)[number]) => o.retry === 'keep';
     const p = new SqlParams();
     const v = [

@@ -11,9 +11,8 @@ import {
 } from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, PaymentCommand } from '@tcc/contracts';
-import { PermanentError } from '@tcc/kafka';
+import { PermanentError, replyHeaders } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
-import { outgoingTraceparent, TRACEPARENT_HEADER } from '@tcc/observability';
 import { enqueueMessages, FenceReplies, NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { holdRules } from '../domain/hold-rules';
@@ -94,13 +93,7 @@ export class PaymentTccService {
     const plan = planHoldBatch(commands, state, now, (command) => this.expiryOf(command, now));
     const taken = messages.slice(0, plan.sent.length);
     if (taken.length === 0) return 0;
-    // each reply's parent span is its own command's
-    const headers = await Promise.all(
-      taken.map(async (m): Promise<Record<string, string>> => {
-        const traceparent = await m.within(() => outgoingTraceparent());
-        return traceparent ? { [TRACEPARENT_HEADER]: traceparent } : {};
-      }),
-    );
+    const headers = await replyHeaders(taken);
     try {
       await writeHoldBatch(this.db, plan, headers);
     } catch (error) {

@@ -11,8 +11,8 @@ import {
 } from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, StockCommand } from '@tcc/contracts';
+import { replyHeaders } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
-import { outgoingTraceparent, TRACEPARENT_HEADER } from '@tcc/observability';
 import { enqueueMessages, FenceReplies, NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { reservationRules } from '../domain/reservation-rules';
@@ -90,13 +90,7 @@ export class StockTccService {
     const plan = planBatch(commands, state, now, (command) => this.expiryOf(command, now));
     const taken = messages.slice(0, plan.steps.length);
     if (taken.length === 0) return 0;
-    // each reply's trace parent is the span of the command it answers
-    const headers = await Promise.all(
-      taken.map(async (m): Promise<Record<string, string>> => {
-        const traceparent = await m.within(() => outgoingTraceparent());
-        return traceparent ? { [TRACEPARENT_HEADER]: traceparent } : {};
-      }),
-    );
+    const headers = await replyHeaders(taken);
     const p = new SqlParams();
     try {
       await preparedQuery(this.db, batchWriteSql(p, plan, headers), p.values);

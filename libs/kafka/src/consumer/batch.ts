@@ -1,4 +1,5 @@
 import type { AnyEnvelope } from '@tcc/contracts';
+import { outgoingTraceparent, TRACEPARENT_HEADER } from '@tcc/observability';
 
 /**
  * The pattern of an app's batch handler: `@EventPattern(BATCH_PATTERN)`. It receives runs of
@@ -23,3 +24,17 @@ export interface BatchedMessage<T extends AnyEnvelope = AnyEnvelope> {
 
 /** What a batch handler answers: how many leading messages it wrote (0 to `messages.length`). */
 export type BatchHandled = number;
+
+/**
+ * The headers of the replies to `messages`, one set each: the traceparent that makes each
+ * message's own span the parent of its reply (as the single-message path does). For
+ * `outboxInsert(..., { headersEach })`.
+ */
+export function replyHeaders(messages: readonly BatchedMessage[]): Promise<Record<string, string>[]> {
+  return Promise.all(
+    messages.map(async (m): Promise<Record<string, string>> => {
+      const traceparent = await m.within(() => outgoingTraceparent());
+      return traceparent ? { [TRACEPARENT_HEADER]: traceparent } : {};
+    }),
+  );
+}
