@@ -1,6 +1,9 @@
 import type { Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { SagaMessage } from '@tcc/contracts';
+import { isBatchConflict, isUniqueViolation } from '@tcc/database';
+import { replyHeaders } from '@tcc/kafka';
+import type { BatchedMessage } from '@tcc/kafka';
 import { enqueueMessages } from './outbox-writer';
 import type { SqlParams } from './outbox-writer';
 
@@ -71,6 +74,37 @@ export class FenceReplies {
   /** Says what a one-statement change did (the same line `send` logs). */
   logSent(reply: SagaMessage, what: string): void {
     this.log.log({ msg: what, reply: reply.type });
+  }
+
+  /**
+   * Writes the leading `taken` commands of a batch: `write` runs the one statement, given each
+   * reply's headers (its command's span as parent). A batch that lost a race (a fence that exists
+   * now: unique violation; a row that changed since the read: batch conflict) wrote nothing and
+   * answers 0, so its commands go one by one. Otherwise each reply is logged in its command's
+   * context, as the single paths log it, and the answer is how many were written.
+   */
+  async writeBatch(
+    taken: readonly BatchedMessage[],
+    sent: readonly { reply: SagaMessage; what: string }[],
+    write: (headersEach: Record<string, string>[]) => Promise<unknown>,
+  ): Promise<number> {
+    if (taken.length === 0) return 0;
+    try {
+      await write(await replyHeaders(taken));
+    } catch (error) {
+      if (!isBatchConflict(error) && !isUniqueViolation(error)) throw error;
+      this.log.debug({
+        msg: 'batch lost a race and wrote nothing; its commands go one by one',
+        size: taken.length,
+        reason: (error as Error).message,
+      });
+      return 0;
+    }
+    for (const [i, m] of taken.entries()) {
+      const s = sent[i];
+      if (s) await m.within(() => this.logSent(s.reply, s.what));
+    }
+    return taken.length;
   }
 
   /** A duplicate: send the reply that phase got the first time, with no second effect. */

@@ -1,4 +1,5 @@
-import type { PaymentReply } from '@tcc/contracts';
+import { replyTo } from '@tcc/contracts';
+import type { MessageOfType, PaymentReply } from '@tcc/contracts';
 import type { HoldStatus } from '../domain/hold-rules';
 
 /** The phases whose reply a hold stores; `refund` is payment's compensation (undoes a capture). */
@@ -24,3 +25,12 @@ export const sentLine = {
   released: (amount: number | string, customerId: string) => `released ${amount} of ${customerId}'s points`,
   rejected: (customerId: string, reason: string) => `try for ${customerId} rejected: ${reason}`,
 };
+
+/** The reply to a try that held the points: what every path (single, locked, batch) sends. */
+export function heldReply(
+  command: MessageOfType<'PaymentTry'>,
+  expiresAt: Date,
+): MessageOfType<'PaymentHeld'> {
+  const { orderId, customerId, amount } = command.payload;
+  return replyTo(command, 'PaymentHeld', { orderId, customerId, amount, expiresAt: expiresAt.toISOString() });
+}

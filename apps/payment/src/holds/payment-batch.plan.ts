@@ -7,7 +7,7 @@
 import { replyTo } from '@tcc/contracts';
 import type { MessageOfType, PaymentCommand, PaymentReply } from '@tcc/contracts';
 import { holdRules } from '../domain/hold-rules';
-import { replied, sentLine } from './hold.fence';
+import { heldReply, replied, sentLine } from './hold.fence';
 import type { FenceRow } from './hold.fence';
 
 type Command<T extends PaymentCommand['type']> = MessageOfType<T>;
@@ -131,9 +131,17 @@ class Planner {
     if (!wallet) return this.reject(command, 'UNKNOWN_WALLET');
     if (wallet.balance < amount) return this.reject(command, 'INSUFFICIENT_FUNDS');
     this.move(customerId, { balance: -amount, held: amount });
-    const expiresAt = this.expiryOf(command).toISOString();
-    const reply = replyTo(command, 'PaymentHeld', { orderId, customerId, amount, expiresAt });
-    this.newHolds.push({ orderId, customerId, amount, status: 'HELD', reason: null, expiresAt, reply });
+    const expiresAt = this.expiryOf(command);
+    const reply = heldReply(command, expiresAt);
+    this.newHolds.push({
+      orderId,
+      customerId,
+      amount,
+      status: 'HELD',
+      reason: null,
+      expiresAt: expiresAt.toISOString(),
+      reply,
+    });
     this.sent.push({ reply, what: sentLine.held(amount, customerId) });
     return true;
   }

@@ -2,16 +2,10 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import {
-  isBatchConflict,
-  isUniqueViolation,
-  PLAIN_INDEX_SCANS,
-  preparedQuery,
-  unlessExists,
-} from '@tcc/database';
+import { PLAIN_INDEX_SCANS, preparedQuery, unlessExists } from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, PaymentCommand } from '@tcc/contracts';
-import { PermanentError, replyHeaders } from '@tcc/kafka';
+import { PermanentError } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
 import { enqueueMessages, FenceReplies, NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
@@ -20,7 +14,7 @@ import { PAYMENT_SETTINGS } from '../payment.settings';
 import type { PaymentSettings } from '../payment.settings';
 import { planHoldBatch } from './payment-batch.plan';
 import { readHoldBatch, writeHoldBatch } from './payment-batch.sql';
-import { replied, sentLine } from './hold.fence';
+import { heldReply, replied, sentLine } from './hold.fence';
 import type { FenceRow, Phase } from './hold.fence';
 
 type Command<T extends PaymentCommand['type']> = MessageOfType<T>;
@@ -92,24 +86,7 @@ export class PaymentTccService {
     const state = await readHoldBatch(this.db, commands);
     const plan = planHoldBatch(commands, state, now, (command) => this.expiryOf(command, now));
     const taken = messages.slice(0, plan.sent.length);
-    if (taken.length === 0) return 0;
-    const headers = await replyHeaders(taken);
-    try {
-      await writeHoldBatch(this.db, plan, headers);
-    } catch (error) {
-      if (!isUniqueViolation(error) && !isBatchConflict(error)) throw error;
-      this.log.debug({
-        msg: 'batch lost a race and wrote nothing; its commands go one by one',
-        size: taken.length,
-        reason: (error as Error).message,
-      });
-      return 0;
-    }
-    for (const [i, m] of taken.entries()) {
-      const sent = plan.sent[i];
-      if (sent) await m.within(() => this.replies.logSent(sent.reply, sent.what));
-    }
-    return taken.length;
+    return this.replies.writeBatch(taken, plan.sent, (headers) => writeHoldBatch(this.db, plan, headers));
   }
 
   // ------------------------------------------------------------------ fast paths
@@ -126,12 +103,7 @@ export class PaymentTccService {
     const deadline = new Date(command.payload.deadline);
     if (holdRules.decideTry(undefined, false, deadline, now).kind !== 'apply') return false;
     const expiresAt = this.expiryOf(command, now);
-    const reply = replyTo(command, 'PaymentHeld', {
-      orderId,
-      customerId,
-      amount,
-      expiresAt: expiresAt.toISOString(),
-    });
+    const reply = heldReply(command, expiresAt);
     const p = new SqlParams();
     const points = p.add(amount, 'bigint');
     const written = await unlessExists(() =>
@@ -237,12 +209,7 @@ export class PaymentTccService {
         return this.rejectTry(m, command, true, exists.length > 0 ? 'INSUFFICIENT_FUNDS' : 'UNKNOWN_WALLET');
       }
       const expiresAt = this.expiryOf(command, now);
-      const reply = replyTo(command, 'PaymentHeld', {
-        orderId,
-        customerId,
-        amount,
-        expiresAt: expiresAt.toISOString(),
-      });
+      const reply = heldReply(command, expiresAt);
       await m.query(
         `INSERT INTO holds (order_id, customer_id, amount, status, expires_at, replies)
          VALUES ($1, $2, $3, 'HELD', $4, jsonb_build_object('try', $5::jsonb))`,

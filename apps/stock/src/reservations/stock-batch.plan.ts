@@ -12,7 +12,7 @@
 import { replyTo } from '@tcc/contracts';
 import type { MessageOfType, PayloadOf, StockCommand } from '@tcc/contracts';
 import { reservationRules } from '../domain/reservation-rules';
-import { replied } from './reservation.fence';
+import { replied, reservedReply } from './reservation.fence';
 import type { FenceRow } from './reservation.fence';
 
 type Command<T extends StockCommand['type']> = MessageOfType<T>;
@@ -170,7 +170,7 @@ class Walk {
   }
 
   private try(command: Command<'StockTry'>, fence: FenceRow | undefined): BatchStep | undefined {
-    const { orderId, productId, quantity } = command.payload;
+    const { productId, quantity } = command.payload;
     const deadline = new Date(command.payload.deadline);
     const outcome = reservationRules.decideTry(fence, replied(fence, 'try'), deadline, this.now);
     // with a fence, a try replays or records its rejection in that fence: the single path's work
@@ -186,13 +186,7 @@ class Walk {
     product.reserved += quantity;
     const { price } = product.row;
     const expiresAt = this.expiryOf(command);
-    const reply = replyTo(command, 'StockReserved', {
-      orderId,
-      productId,
-      quantity,
-      unitPrice: Number(price),
-      expiresAt: expiresAt.toISOString(),
-    });
+    const reply = reservedReply(command, Number(price), expiresAt);
     return {
       kind: 'reserve',
       command,

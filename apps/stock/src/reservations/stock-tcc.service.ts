@@ -2,23 +2,16 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import {
-  isBatchConflict,
-  isUniqueViolation,
-  PLAIN_INDEX_SCANS,
-  preparedQuery,
-  unlessExists,
-} from '@tcc/database';
+import { PLAIN_INDEX_SCANS, preparedQuery, unlessExists } from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, StockCommand } from '@tcc/contracts';
-import { replyHeaders } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
 import { enqueueMessages, FenceReplies, NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { reservationRules } from '../domain/reservation-rules';
 import { STOCK_SETTINGS } from '../stock.settings';
 import type { StockSettings } from '../stock.settings';
-import { replied } from './reservation.fence';
+import { replied, reservedReply } from './reservation.fence';
 import type { FenceRow, Phase } from './reservation.fence';
 import { candidates, fenceKey, planBatch } from './stock-batch.plan';
 import type { BatchState } from './stock-batch.plan';
@@ -89,24 +82,10 @@ export class StockTccService {
     const now = new Date();
     const plan = planBatch(commands, state, now, (command) => this.expiryOf(command, now));
     const taken = messages.slice(0, plan.steps.length);
-    if (taken.length === 0) return 0;
-    const headers = await replyHeaders(taken);
-    const p = new SqlParams();
-    try {
+    return this.replies.writeBatch(taken, plan.steps, async (headers) => {
+      const p = new SqlParams();
       await preparedQuery(this.db, batchWriteSql(p, plan, headers), p.values);
-    } catch (error) {
-      if (!isBatchConflict(error) && !isUniqueViolation(error)) throw error;
-      this.log.debug({
-        msg: 'batch lost a race and wrote nothing; its commands go one by one',
-        size: taken.length,
-        reason: (error as Error).message,
-      });
-      return 0;
-    }
-    for (const [i, step] of plan.steps.entries()) {
-      await taken[i]?.within(() => this.replies.logSent(step.reply, step.what));
-    }
-    return taken.length;
+    });
   }
 
   /** The run's products and fences, read in one round trip without locks. */
@@ -135,13 +114,7 @@ export class StockTccService {
     if (reservationRules.decideTry(undefined, false, deadline, now).kind !== 'apply') return false;
     const expiresAt = this.expiryOf(command, now);
     // unitPrice is filled in from the product row the statement updates
-    const reply = replyTo(command, 'StockReserved', {
-      orderId,
-      productId,
-      quantity,
-      unitPrice: 0,
-      expiresAt: expiresAt.toISOString(),
-    });
+    const reply = reservedReply(command, 0, expiresAt);
     const withPrice = (json: string) => `jsonb_set(${json}, '{payload,unitPrice}', to_jsonb(p.price))`;
     const p = new SqlParams();
     const qty = p.add(quantity, 'integer');
@@ -242,13 +215,7 @@ export class StockTccService {
         return this.rejectTry(m, command, true, exists.length > 0 ? 'OUT_OF_STOCK' : 'UNKNOWN_PRODUCT');
       }
       const expiresAt = this.expiryOf(command, now);
-      const reply = replyTo(command, 'StockReserved', {
-        orderId,
-        productId,
-        quantity,
-        unitPrice: Number(price),
-        expiresAt: expiresAt.toISOString(),
-      });
+      const reply = reservedReply(command, Number(price), expiresAt);
       await m.query(
         `INSERT INTO reservations (order_id, product_id, quantity, unit_price, status, expires_at, replies)
          VALUES ($1, $2, $3, $4, 'RESERVED', $5, jsonb_build_object('try', $6::jsonb))`,
