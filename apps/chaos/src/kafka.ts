@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import type { Admin, Consumer, IHeaders, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachMessagePayload, IHeaders, Producer } from 'kafkajs';
 import { Headers } from '@tcc/contracts';
 
 export interface RawMessage {
@@ -22,6 +22,18 @@ function textHeaders(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of Object.keys(headers ?? {})) out[name] = headerText(headers, name) ?? '';
   return out;
+}
+
+/** A consumed message as the chaos run keeps it. */
+function rawMessage({ topic, partition, message }: EachMessagePayload): RawMessage {
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    key: message.key?.toString() ?? null,
+    value: message.value,
+    headers: textHeaders(message.headers),
+  };
 }
 
 /**
@@ -144,18 +156,12 @@ export class ChaosKafka {
         consumer
           .run({
             autoCommit: false,
-            eachMessage: async ({ topic, partition, message }) => {
+            eachMessage: async (payload) => {
+              const { topic, partition, message } = payload;
               const at = `${topic}/${partition}`;
               const end = ends.get(at);
               if (end === undefined || BigInt(message.offset) >= end) return;
-              messages.push({
-                topic,
-                partition,
-                offset: message.offset,
-                key: message.key?.toString() ?? null,
-                value: message.value,
-                headers: textHeaders(message.headers),
-              });
+              messages.push(rawMessage(payload));
               if (BigInt(message.offset) + 1n >= end) ends.delete(at);
               if (ends.size === 0) {
                 clearTimeout(timer);
@@ -213,19 +219,13 @@ export class Duplicator {
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.topics, fromBeginning: true });
     await this.consumer.run({
-      eachMessage: async ({ topic, partition, message }) => {
+      eachMessage: async (payload) => {
+        const { message } = payload;
         const messageId = headerText(message.headers, Headers.messageId);
         const orderId = headerText(message.headers, Headers.correlationId);
         if (!messageId || !orderId || this.seen.has(messageId)) return;
         this.seen.add(messageId);
-        const raw: RawMessage = {
-          topic,
-          partition,
-          offset: message.offset,
-          key: message.key?.toString() ?? null,
-          value: message.value,
-          headers: textHeaders(message.headers),
-        };
+        const raw = rawMessage(payload);
         const delay = this.chosen.get(orderId);
         if (delay !== undefined) this.later(orderId, raw, delay);
         else if (!this.decided.has(orderId)) {
