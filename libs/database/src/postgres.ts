@@ -40,6 +40,12 @@ export function postgresDataSourceOptions(options: PostgresOptions): DataSourceO
       // a statement stuck on a lock must not hold a partition forever
       statement_timeout: 30_000,
       idle_in_transaction_session_timeout: 60_000,
+      // the hot statements are prepared, and their lookups take keys as arrays; left to choose, the
+      // planner kept planning them anew on every execution (its estimate for an array of unknown
+      // length makes the generic plan look dear), 15-30% of the services' PostgreSQL CPU. The
+      // generic plan is made again whenever ANALYZE changes a table's statistics (TableMaintenance
+      // runs it where autovacuum does not)
+      options: '-c plan_cache_mode=force_generic_plan',
     },
   };
 }

@@ -8,3 +8,4 @@ export * from './http/zod-validation.pipe';
 export * from './metrics.controller';
 export * from './http/api-docs';
 export * from './expiry-sweeper';
+export * from './table-maintenance';

@@ -1,0 +1,86 @@
+import { Client } from 'pg';
+import { migratedTestDatabase } from '@tcc/testing';
+import type { MigratedDatabase } from '@tcc/testing';
+import { TableMaintenance } from './table-maintenance';
+
+describe('TableMaintenance against a real database', () => {
+  let database: MigratedDatabase;
+  let maintenance: TableMaintenance;
+
+  beforeEach(async () => {
+    database = await migratedTestDatabase('table_maintenance', [], []);
+    // off for this table whatever the server's setting, as on a server with autovacuum off
+    await database.db.query(
+      `CREATE TABLE fences (order_id uuid, product_id text, status text,
+                            PRIMARY KEY (order_id, product_id)) WITH (autovacuum_enabled = false)`,
+    );
+    maintenance = new TableMaintenance(database.db, 600_000);
+  });
+
+  afterEach(() => database.drop());
+
+  async function flushStats(): Promise<void> {
+    // the counters of other sessions reach the shared statistics within a second or so
+    await database.db.query('SELECT pg_stat_force_next_flush()');
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+  }
+
+  it('analyzes a table it finds filled since, so a prepared lookup stops scanning the whole table', async () => {
+    const url = (database.db.options as { url: string }).url;
+    const client = new Client({ connectionString: url, options: '-c plan_cache_mode=force_generic_plan' });
+    await client.connect();
+    try {
+      // planned while the table is empty, as a service's statements are right after the migrations
+      await client.query(`PREPARE lookup(uuid[], text[]) AS
+        SELECT status FROM fences WHERE (order_id, product_id) IN (SELECT * FROM unnest($1, $2))`);
+      const plan = async () =>
+        (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE lookup('{}', '{}')`)).rows
+          .map((r) => r['QUERY PLAN'])
+          .join('\n');
+      expect(await plan()).toMatch(/Seq Scan on fences/);
+
+      await database.db.query(
+        `INSERT INTO fences SELECT gen_random_uuid(), 'p' || (n % 100), 'RESERVED' FROM generate_series(1, 20000) n`,
+      );
+      await flushStats();
+      expect(await maintenance.round()).toEqual(['ANALYZE fences']);
+
+      expect(await plan()).not.toMatch(/Seq Scan on fences/);
+      expect(await plan()).toMatch(/Index (Only )?Scan using fences_pkey/);
+      // nothing more to do until the table changes again
+      expect(await maintenance.round()).toEqual([]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('vacuums a table whose dead rows passed the threshold, and analyzes it in the same command', async () => {
+    await database.db.query(
+      `INSERT INTO fences SELECT gen_random_uuid(), 'p', 'RESERVED' FROM generate_series(1, 1000) n`,
+    );
+    await flushStats();
+    expect(await maintenance.round()).toEqual(['ANALYZE fences']);
+
+    await database.db.query(`UPDATE fences SET status = 'CONFIRMED'`);
+    await flushStats();
+    expect(await maintenance.round()).toEqual(['VACUUM ANALYZE fences']);
+
+    const [stats] = await database.db.query<{ vacuums: string; dead: string }[]>(
+      `SELECT vacuum_count AS vacuums, n_dead_tup AS dead FROM pg_stat_user_tables WHERE relname = 'fences'`,
+    );
+    expect(stats).toEqual({ vacuums: '1', dead: '0' });
+  });
+
+  it('leaves tables alone when autovacuum looks after them', async () => {
+    await database.db.query(`ALTER TABLE fences RESET (autovacuum_enabled)`);
+    const [{ autovacuum } = { autovacuum: '' }] = await database.db.query<{ autovacuum: string }[]>(
+      `SELECT current_setting('autovacuum') AS autovacuum`,
+    );
+    await database.db.query(
+      `INSERT INTO fences SELECT gen_random_uuid(), 'p', 'RESERVED' FROM generate_series(1, 1000) n`,
+    );
+    await flushStats();
+    // on a server with autovacuum off every table is the service's to look after
+    expect(await maintenance.round()).toEqual(autovacuum === 'on' ? [] : ['ANALYZE fences']);
+  });
+});

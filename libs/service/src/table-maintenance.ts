@@ -1,0 +1,97 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { BeforeApplicationShutdown, OnApplicationBootstrap } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { counter } from '@tcc/observability';
+import { PeriodicTask } from './periodic-task';
+
+export const TABLE_MAINTENANCE_INTERVAL_MS = Symbol('TABLE_MAINTENANCE_INTERVAL_MS');
+
+const runs = counter({
+  name: 'tcc_table_maintenance_total',
+  help: 'VACUUMs and ANALYZEs the service ran on its own tables because autovacuum would not',
+  labelNames: ['table', 'action'],
+});
+
+/** What a table needs, by autovacuum's default rules (threshold 50 rows, scale 0.2 and 0.1). */
+export interface TableStats {
+  table: string;
+  /** rows at the last VACUUM or ANALYZE, -1 when never analyzed (taken as 0, as autovacuum does) */
+  reltuples: number;
+  deadRows: number;
+  modifiedSinceAnalyze: number;
+}
+
+export function maintenanceDue(t: TableStats): { vacuum: boolean; analyze: boolean } {
+  const rows = Math.max(t.reltuples, 0);
+  return {
+    vacuum: t.deadRows > 50 + 0.2 * rows,
+    analyze: t.modifiedSinceAnalyze > 50 + 0.1 * rows,
+  };
+}
+
+/**
+ * Does autovacuum's work on the service's own tables when the server's autovacuum will not (it is
+ * off, or off for the table). Without it, the statistics stay those of the empty tables the
+ * migrations made: the planner then takes sequential scans and hash joins for lookups by key, and
+ * the prepared statements keep those plans (on this project's development machine, where
+ * autovacuum is off, a reservation lookup read every reservation, 38 million rows in a benchmark
+ * step). ANALYZE also invalidates the prepared plans, so they are made again from the new
+ * statistics. Dead rows are vacuumed away for the same reason: updated orders and settled fences
+ * leave them on every change. With autovacuum on, a round is one catalog query that finds nothing.
+ * Several instances may run it at once: SKIP_LOCKED leaves a table another one is working on.
+ */
+@Injectable()
+export class TableMaintenance implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly log = new Logger(TableMaintenance.name);
+  private readonly task: PeriodicTask;
+
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    @Inject(TABLE_MAINTENANCE_INTERVAL_MS) intervalMs: number,
+  ) {
+    this.task = new PeriodicTask('table-maintenance', intervalMs, async () => {
+      await this.round();
+    });
+  }
+
+  onApplicationBootstrap(): void {
+    this.task.start();
+  }
+
+  beforeApplicationShutdown(): Promise<void> {
+    return this.task.stop();
+  }
+
+  /** One round: VACUUM and/or ANALYZE the tables that need it; returns what it ran. */
+  async round(): Promise<string[]> {
+    const tables = await this.db.query<TableStats[]>(
+      `SELECT s.relname AS "table", c.reltuples::float8 AS reltuples, s.n_dead_tup::float8 AS "deadRows",
+              s.n_mod_since_analyze::float8 AS "modifiedSinceAnalyze"
+         FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+        WHERE s.schemaname = current_schema()
+          AND (current_setting('autovacuum') = 'off'
+               OR coalesce(c.reloptions, '{}') @> '{autovacuum_enabled=false}'
+               OR coalesce(c.reloptions, '{}') @> '{autovacuum_enabled=off}')`,
+    );
+    const ran: string[] = [];
+    for (const t of tables) {
+      const { vacuum, analyze } = maintenanceDue(t);
+      if (!vacuum && !analyze) continue;
+      const what = [vacuum && 'VACUUM', analyze && 'ANALYZE'].filter(Boolean).join(' ');
+      const options = ['SKIP_LOCKED', ...(vacuum && analyze ? ['ANALYZE'] : [])].join(', ');
+      const command = `${vacuum ? 'VACUUM' : 'ANALYZE'} (${options}) ${quoteIdent(t.table)}`;
+      const started = Date.now();
+      await this.db.query(command);
+      if (vacuum) runs.inc({ table: t.table, action: 'vacuum' });
+      if (analyze) runs.inc({ table: t.table, action: 'analyze' });
+      this.log.debug({ msg: `${what} ${t.table}`, ms: Date.now() - started, ...t });
+      ran.push(`${what} ${t.table}`);
+    }
+    return ran;
+  }
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
