@@ -47,4 +47,9 @@ export const consumerConfigShape = {
   CONSUMER_SESSION_TIMEOUT_MS: env.int({ min: 6_000, max: 300_000, fallback: 30_000 }),
   /** a larger message is dead-lettered unread (a saga message is well under 2 KiB) */
   CONSUMER_MAX_MESSAGE_BYTES: env.int({ min: 1_024, max: 1_000_000, fallback: 65_536 }),
+  /**
+   * least time between two offset commits: handled offsets wait this long at most and go in one
+   * request (what a crash loses of them is delivered again, and handled idempotently)
+   */
+  CONSUMER_COMMIT_INTERVAL_MS: env.int({ min: 0, max: 10_000, fallback: 100 }),
 };

@@ -81,6 +81,7 @@ export interface ConsumerConfig {
   CONSUMER_RETRY_MAX_MS: number;
   CONSUMER_SESSION_TIMEOUT_MS: number;
   CONSUMER_MAX_MESSAGE_BYTES: number;
+  CONSUMER_COMMIT_INTERVAL_MS: number;
 }
 
 /** The consumer transport's options from the shared consumer configuration. */
@@ -100,6 +101,7 @@ export function consumerOptions(
     partitionsConsumedConcurrently: config.CONSUMER_CONCURRENCY,
     sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT_MS,
     maxMessageBytes: config.CONSUMER_MAX_MESSAGE_BYTES,
+    commitIntervalMs: config.CONSUMER_COMMIT_INTERVAL_MS,
     retry: {
       maxAttempts: config.CONSUMER_RETRY_MAX_ATTEMPTS,
       initialDelayMs: config.CONSUMER_RETRY_INITIAL_MS,

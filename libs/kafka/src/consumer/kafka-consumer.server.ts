@@ -46,6 +46,8 @@ export interface KafkaConsumerServerOptions {
   sessionTimeoutMs?: number;
   /** a message larger than this is dead-lettered unread (saga messages are well under 2 KiB) */
   maxMessageBytes?: number;
+  /** least time between two OffsetCommit requests (default 0: one as soon as the last is done) */
+  commitIntervalMs?: number;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
@@ -114,6 +116,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     const consumer = this.consumer;
     const committer = new OffsetCommitter({
       commit: (offsets) => consumer.commitOffsets(offsets),
+      intervalMs: this.options.commitIntervalMs ?? 0,
       onError: (error, offsets, attempt) =>
         this.log.warn({
           msg: 'offset commit failed; sending it again',

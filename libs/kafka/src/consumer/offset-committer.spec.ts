@@ -1,3 +1,4 @@
+import { waitFor } from '@tcc/testing';
 import { OffsetCommitter } from './offset-committer';
 import type { PartitionOffset } from './offset-committer';
 
@@ -34,6 +35,53 @@ describe('OffsetCommitter', () => {
     await committer.flush();
     expect(requests).toHaveLength(2);
     expect(committer.backlog).toBe(0);
+  });
+
+  it('keeps requests intervalMs apart, gathering the marks made meanwhile, unless flushed', async () => {
+    const { requests, commit } = controlledCommit();
+    const committer = new OffsetCommitter({ commit, onError: () => undefined, intervalMs: 60_000 });
+    committer.mark('t', 0, '1');
+    await tick();
+    expect(requests).toHaveLength(1);
+    requests[0]?.resolve();
+    await tick();
+
+    committer.mark('t', 0, '2');
+    committer.mark('t', 1, '5');
+    await tick();
+    committer.mark('t', 0, '3');
+    await tick();
+    // the next request waits for the interval, however long the marks have been there
+    expect(requests).toHaveLength(1);
+    expect(committer.backlog).toBe(2);
+
+    // shutdown and rebalances do not wait
+    const flushed = committer.flush();
+    await tick();
+    expect(requests).toHaveLength(2);
+    expect(requests[1]?.offsets).toEqual([
+      { topic: 't', partition: 0, offset: '3' },
+      { topic: 't', partition: 1, offset: '5' },
+    ]);
+    requests[1]?.resolve();
+    await flushed;
+    expect(committer.backlog).toBe(0);
+  });
+
+  it('sends the gathered marks once the interval has passed', async () => {
+    const { requests, commit } = controlledCommit();
+    const committer = new OffsetCommitter({ commit, onError: () => undefined, intervalMs: 50 });
+    committer.mark('t', 0, '1');
+    await tick();
+    requests[0]?.resolve();
+    committer.mark('t', 0, '2');
+    await waitFor(() => requests.length === 2, { description: 'the second request' });
+    expect(requests.map((r) => r.offsets)).toEqual([
+      [{ topic: 't', partition: 0, offset: '1' }],
+      [{ topic: 't', partition: 0, offset: '2' }],
+    ]);
+    requests[1]?.resolve();
+    await committer.flush();
   });
 
   it('sends a failed request again, unless a newer mark for that partition replaced it', async () => {

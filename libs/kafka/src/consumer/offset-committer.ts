@@ -14,14 +14,19 @@ export interface OffsetCommitterOptions {
   onError: (error: unknown, offsets: PartitionOffset[], attempt: number) => void;
   /** wait before re-sending after the n-th failure in a row */
   retryDelayMs?: (attempt: number) => number;
+  /**
+   * least time from one request to the next (default 0): marks made meanwhile wait and go in one
+   * request. `flush()` does not wait.
+   */
+  intervalMs?: number;
 }
 
 /**
  * Commits handled offsets by hand, off the message path. A partition's handler marks its message's
  * offset only after the message's database transaction committed, then goes straight on to the
  * next message; at most one OffsetCommit request is in flight per consumer, carrying the newest
- * mark of every partition marked since the last one. Under load that is one request for many
- * messages instead of one round trip per message.
+ * mark of every partition marked since the last one, and requests are at least `intervalMs` apart.
+ * That is one request for many messages instead of one round trip per message, also at low load.
  *
  * What was marked but not yet committed when a process dies is delivered again; the handlers are
  * idempotent (message ids, TCC fences), so that costs a duplicate, never a lost or double effect.
@@ -31,6 +36,10 @@ export class OffsetCommitter {
   private assigned: Set<string> | undefined;
   private running: Promise<void> | undefined;
   private failures = 0;
+  private lastSent = 0;
+  /** ends the wait for the interval (flush) */
+  private hurry: (() => void) | undefined;
+  private flushing = 0;
 
   constructor(private readonly options: OffsetCommitterOptions) {}
 
@@ -55,7 +64,13 @@ export class OffsetCommitter {
 
   /** Resolves once every offset marked so far was committed, or its commit failed for good. */
   async flush(): Promise<void> {
-    while (this.running) await this.running;
+    this.flushing++;
+    try {
+      this.hurry?.();
+      while (this.running) await this.running;
+    } finally {
+      this.flushing--;
+    }
   }
 
   /** Marked and not yet sent (for tests and shutdown logs). */
@@ -66,9 +81,11 @@ export class OffsetCommitter {
   private async run(): Promise<void> {
     try {
       while (this.pending.size > 0) {
+        await this.interval();
         const batch = [...this.pending.values()];
         this.pending.clear();
         try {
+          this.lastSent = Date.now();
           await this.options.commit(batch);
           this.failures = 0;
         } catch (error) {
@@ -85,6 +102,16 @@ export class OffsetCommitter {
     } finally {
       this.running = undefined;
     }
+  }
+
+  /** Waits until `intervalMs` have passed since the last request, unless a flush is waiting. */
+  private async interval(): Promise<void> {
+    const wait = this.lastSent + (this.options.intervalMs ?? 0) - Date.now();
+    if (wait <= 0 || this.flushing > 0) return;
+    const ac = new AbortController();
+    this.hurry = () => ac.abort();
+    await sleep(wait, undefined, { signal: ac.signal }).catch(() => undefined);
+    this.hurry = undefined;
   }
 }
 
