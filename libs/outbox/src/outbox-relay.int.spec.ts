@@ -5,7 +5,15 @@ import { migratedTestDatabase, readTopic, testBrokers, testKafka, uniqueName, wa
 import type { MigratedDatabase } from '@tcc/testing';
 import { Outbox1763750000000 } from './outbox.migration';
 import { OutboxRelay } from './outbox-relay';
-import { enqueueMessages } from './outbox-writer';
+import { Client } from 'pg';
+import {
+  enqueueMessages,
+  NOTIFY_OUTBOX,
+  OUTBOX_CHANNEL,
+  outboxInsert,
+  SqlParams,
+  writeAndWake,
+} from './outbox-writer';
 
 describe('OutboxRelay against a real broker and database', () => {
   let database: MigratedDatabase;
@@ -97,6 +105,43 @@ describe('OutboxRelay against a real broker and database', () => {
         .filter((r) => r.key === `product-${k}`)
         .map((r) => (JSON.parse(r.value ?? '{}') as { messageId: string }).messageId);
       expect(ids).toEqual(sent.filter((_, n) => n % 5 === k));
+    }
+  });
+
+  it("wakes its own process's leading relay directly, and NOTIFYs only when no relay here leads", async () => {
+    const url = (database.db.options as { url: string }).url;
+    const listener = new Client({ connectionString: url });
+    const notified: string[] = [];
+    listener.on('notification', (n) => notified.push(n.channel));
+    await listener.connect();
+    try {
+      await listener.query(`LISTEN ${OUTBOX_CHANNEL}`);
+      const write = (message: ReturnType<typeof command>) => {
+        const p = new SqlParams();
+        return writeAndWake(
+          database.db,
+          `WITH ob AS (${outboxInsert(p, [message])}) SELECT ${NOTIFY_OUTBOX}`,
+          p.values,
+        );
+      };
+      await waitFor(() => relay.isLeader, { description: 'the relay to lead' });
+      const first = command(randomUUID(), 1);
+      await write(first);
+      // the poll is 10 minutes away: only the direct wake-up can have published it
+      await readTopic(testKafka(), `${prefix}${Topics.stockCommands}`, (messages) =>
+        messages.some((r) => r.value?.includes(first.messageId)),
+      );
+      await listener.query('SELECT 1'); // a notification sent before this would have arrived by now
+      expect(notified).toEqual([]);
+
+      await relay.beforeApplicationShutdown();
+      await write(command(randomUUID(), 2));
+      await waitFor(() => notified.length === 1, {
+        description: 'a NOTIFY for the relay of another process',
+      });
+      expect(notified).toEqual([OUTBOX_CHANNEL]);
+    } finally {
+      await listener.end();
     }
   });
 

@@ -9,7 +9,7 @@ import { Headers } from '@tcc/contracts';
 import { counter, gauge } from '@tcc/observability';
 import type { AnyEnvelope } from '@tcc/contracts';
 import { backoffDelay, defaultRetryPolicy, KafkaConnections } from '@tcc/kafka';
-import { OUTBOX_CHANNEL } from './outbox-writer';
+import { clearLocalRelay, OUTBOX_CHANNEL, setLocalRelay } from './outbox-writer';
 
 export interface OutboxRelayOptions {
   databaseUrl: string;
@@ -53,7 +53,8 @@ const RELAY_LOCK = 7_340_001;
 
 /**
  * Publishes the outbox in id order and deletes what Kafka acknowledged (acks=all). The relay works
- * on a connection of its own, on which it LISTENs for the writers' NOTIFY and holds a session
+ * on a connection of its own, on which it LISTENs for the writers' NOTIFY (the writers of its own
+ * process wake it directly while it leads: writeAndWake) and holds a session
  * advisory lock: only one instance relays at a time, so messages with one key are never published
  * out of order even with several instances of a service; the others poll for the lock and take
  * over when the holder's connection ends. A round is one statement that deletes the batches Kafka
@@ -79,6 +80,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   /** rows deleted since the last VACUUM started */
   private deletedSinceVacuum = 0;
   private vacuuming: Promise<void> | undefined;
+  /** what this process's writers call instead of NOTIFY while this relay leads */
+  private readonly wakeUp = () => this.notify();
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -153,7 +156,10 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private async disconnect(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    if (this.leader) this.log.log('outbox relay stepped down');
+    if (this.leader) {
+      this.log.log('outbox relay stepped down');
+      clearLocalRelay(this.dataSource, this.wakeUp);
+    }
     this.leader = false;
     await client?.end().catch(() => undefined);
   }
@@ -168,7 +174,11 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
             await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [RELAY_LOCK])
           ).rows;
           this.leader = row?.ok === true;
-          if (this.leader) this.log.log('outbox relay is the leader for this database');
+          if (this.leader) {
+            this.log.log('outbox relay is the leader for this database');
+            // this process's writers now wake it directly instead of by NOTIFY (writeAndWake)
+            setLocalRelay(this.dataSource, this.wakeUp);
+          }
         }
         failures = 0;
         if (!this.leader) {
@@ -189,7 +199,10 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
           attempt: failures,
           delayMs: delay,
         });
-        if (!this.client) this.leader = false;
+        if (!this.client && this.leader) {
+          this.leader = false;
+          clearLocalRelay(this.dataSource, this.wakeUp);
+        }
         // not cut short by NOTIFY: while Kafka is away, every new row would otherwise retry at once
         await this.pause(delay);
       }

@@ -1,5 +1,6 @@
-import type { EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { routeOf } from '@tcc/contracts';
+import { preparedQuery } from '@tcc/database';
 import type { SagaMessage } from '@tcc/contracts';
 import { outgoingTraceparent, TRACEPARENT_HEADER } from '@tcc/observability';
 
@@ -17,6 +18,38 @@ export class SqlParams {
 
 /** Wakes the relays (delivered when the transaction commits). */
 export const NOTIFY_OUTBOX = `pg_notify('${OUTBOX_CHANNEL}', '')`;
+
+/**
+ * The relay leading each database in this process, by the DataSource its writers use: set by the
+ * relay while it holds the relay lock.
+ */
+const localRelays = new WeakMap<DataSource, () => void>();
+
+export function setLocalRelay(db: DataSource, wake: () => void): void {
+  localRelays.set(db, wake);
+}
+
+/** Unregisters `wake`, unless another relay (of the same DataSource) took its place meanwhile. */
+export function clearLocalRelay(db: DataSource, wake: () => void): void {
+  if (localRelays.get(db) === wake) localRelays.delete(db);
+}
+
+/**
+ * Runs one statement that writes to the outbox, on its own (it commits when it returns), as a
+ * prepared statement, and wakes the relay. When this process's relay leads, the statement runs
+ * without its NOTIFY and the relay is woken in-process: a NOTIFY holds a database-wide lock from
+ * the statement to the end of its commit, which serializes the committing writers, and wakes the
+ * relay through its own backend (4% of the machine's CPU per order at 100/s, measured here).
+ * Otherwise the NOTIFY wakes whichever instance leads. A statement without NOTIFY_OUTBOX runs as
+ * it is, waking nothing.
+ */
+export async function writeAndWake<T>(db: DataSource, text: string, values: unknown[]): Promise<T> {
+  const wake = localRelays.get(db);
+  if (!wake || !text.includes(NOTIFY_OUTBOX)) return preparedQuery<T>(db, text, values);
+  const rows = await preparedQuery<T>(db, text.replaceAll(NOTIFY_OUTBOX, 'NULL'), values);
+  wake();
+  return rows;
+}
 
 /**
  * The INSERT that puts `messages` in the outbox, to be one part (WITH) of a larger statement, so a

@@ -15,7 +15,7 @@ import type { BatchedMessage } from '@tcc/kafka';
 import { createMessage } from '@tcc/contracts';
 import type { OrderReply, SagaMessage } from '@tcc/contracts';
 import { childSpan, counter, currentTrace, histogram, runInTrace, withLogContext } from '@tcc/observability';
-import { NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
+import { NOTIFY_OUTBOX, outboxInsert, SqlParams, writeAndWake } from '@tcc/outbox';
 import { ORDER_SETTINGS } from '../order.settings';
 import type { OrderSettings } from '../order.settings';
 import { decide, startSaga } from '../saga/order-saga';
@@ -160,7 +160,7 @@ export class OrderSagaService {
     const { state } = decision;
     // the order, its lines, its timeline and its first commands: one statement, all or nothing
     const p = new SqlParams();
-    const created = await preparedQuery<{ id: string }[]>(
+    const created = await writeAndWake<{ id: string }[]>(
       this.db,
       `WITH o AS (
          INSERT INTO orders (id, customer_id, status, idempotency_key, request_hash, deadline_at, hold_until,
@@ -430,7 +430,7 @@ export class OrderSagaService {
       { headersEach },
     );
     const expected = p.add(changed.length, 'bigint');
-    await preparedQuery(
+    await writeAndWake(
       this.db,
       `WITH v AS (
          SELECT * FROM unnest(${v.join(', ')})
@@ -592,7 +592,7 @@ export class OrderSagaService {
 
   /** A statement on its own is prepared (planned once per connection); one in a transaction is not. */
   private run<T>(db: Executor, sql: string, values: unknown[]): Promise<T> {
-    return db === this.db ? preparedQuery<T>(this.db, sql, values) : db.query<T>(sql, values);
+    return db === this.db ? writeAndWake<T>(this.db, sql, values) : db.query<T>(sql, values);
   }
 
   /** Keeps the order for the next reply, while it is not final; the oldest leave first. */

@@ -7,7 +7,7 @@
 import type { DataSource } from 'typeorm';
 import type { PaymentCommand } from '@tcc/contracts';
 import { batchExpect, preparedQuery } from '@tcc/database';
-import { NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
+import { NOTIFY_OUTBOX, outboxInsert, SqlParams, writeAndWake } from '@tcc/outbox';
 import type { FenceRow } from './hold.fence';
 import { orderKey } from './payment-batch.plan';
 import type { HoldBatchPlan, HoldBatchState } from './payment-batch.plan';
@@ -95,7 +95,7 @@ export async function writeHoldBatch(
   );
   const allSettled = `(SELECT count(*) FROM settled) = ${settleCount}`;
   const allMoved = `(SELECT count(*) FROM moved) = ${walletCount}`;
-  await preparedQuery<unknown[]>(
+  await writeAndWake<unknown[]>(
     db,
     `WITH settled AS (
        UPDATE holds h SET status = s.status, replies = h.replies || jsonb_build_object(s.phase, s.reply),

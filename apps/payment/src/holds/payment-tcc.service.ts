@@ -2,12 +2,19 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import { PLAIN_INDEX_SCANS, preparedQuery, unlessExists } from '@tcc/database';
+import { PLAIN_INDEX_SCANS, unlessExists } from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, PaymentCommand } from '@tcc/contracts';
 import { PermanentError } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
-import { enqueueMessages, FenceReplies, NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
+import {
+  enqueueMessages,
+  FenceReplies,
+  NOTIFY_OUTBOX,
+  outboxInsert,
+  SqlParams,
+  writeAndWake,
+} from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { holdRules } from '../domain/hold-rules';
 import { PAYMENT_SETTINGS } from '../payment.settings';
@@ -107,7 +114,7 @@ export class PaymentTccService {
     const p = new SqlParams();
     const points = p.add(amount, 'bigint');
     const written = await unlessExists(() =>
-      preparedQuery<unknown[]>(
+      writeAndWake<unknown[]>(
         this.db,
         `WITH w AS (
            UPDATE wallets SET balance = balance - ${points}, held = held + ${points}, updated_at = now()
@@ -158,7 +165,7 @@ export class PaymentTccService {
       ? 'held = held - f.amount, captured = captured + f.amount'
       : 'held = held - f.amount, balance = balance + f.amount';
     // locks in the documented order: the hold, then the wallet
-    const written = await preparedQuery<{ amount: string }[]>(
+    const written = await writeAndWake<{ amount: string }[]>(
       this.db,
       `WITH f AS (${fenced}),
        s AS (UPDATE wallets SET ${change}, updated_at = now() FROM f WHERE customer_id = ${customer}),

@@ -6,7 +6,14 @@ import { PLAIN_INDEX_SCANS, preparedQuery, unlessExists } from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, StockCommand } from '@tcc/contracts';
 import type { BatchedMessage } from '@tcc/kafka';
-import { enqueueMessages, FenceReplies, NOTIFY_OUTBOX, outboxInsert, SqlParams } from '@tcc/outbox';
+import {
+  enqueueMessages,
+  FenceReplies,
+  NOTIFY_OUTBOX,
+  outboxInsert,
+  SqlParams,
+  writeAndWake,
+} from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { reservationRules } from '../domain/reservation-rules';
 import { STOCK_SETTINGS } from '../stock.settings';
@@ -84,7 +91,7 @@ export class StockTccService {
     const taken = messages.slice(0, plan.steps.length);
     return this.replies.writeBatch(taken, plan.steps, async (headers) => {
       const p = new SqlParams();
-      await preparedQuery(this.db, batchWriteSql(p, plan, headers), p.values);
+      await writeAndWake(this.db, batchWriteSql(p, plan, headers), p.values);
     });
   }
 
@@ -119,7 +126,7 @@ export class StockTccService {
     const p = new SqlParams();
     const qty = p.add(quantity, 'integer');
     const written = await unlessExists(() =>
-      preparedQuery<{ price: string }[]>(
+      writeAndWake<{ price: string }[]>(
         this.db,
         `WITH p AS (
            UPDATE products SET available = available - ${qty}, reserved = reserved + ${qty}, updated_at = now()
@@ -165,7 +172,7 @@ export class StockTccService {
       ? 'reserved = reserved - f.quantity, sold = sold + f.quantity'
       : 'available = available + f.quantity, reserved = reserved - f.quantity';
     // locks in the documented order: the reservation, then the product
-    const written = await preparedQuery<{ quantity: number }[]>(
+    const written = await writeAndWake<{ quantity: number }[]>(
       this.db,
       `WITH f AS (${fenced}),
        s AS (UPDATE products SET ${change}, updated_at = now() FROM f WHERE id = ${p.add(productId)}),
