@@ -33,6 +33,13 @@ describe('W3C trace context', () => {
     expect(childSpan().traceId).toMatch(/^[0-9a-f]{32}$/);
   });
 
+  it('gives every span its own ids, across refills of the random pool', () => {
+    const spans = Array.from({ length: 2_000 }, () => childSpan()); // 48 000 bytes: twelve refills
+    expect(new Set(spans.map((s) => s.spanId)).size).toBe(spans.length);
+    expect(new Set(spans.map((s) => s.traceId)).size).toBe(spans.length);
+    for (const s of spans) expect(formatTraceparent(s)).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+
   it('carries the current span through async work, and names it as the parent of outgoing messages', async () => {
     const span = childSpan();
     expect(outgoingTraceparent()).toBeUndefined();
