@@ -481,15 +481,22 @@ export class OrderSagaService {
   }
 
   async view(orderId: string): Promise<OrderView | undefined> {
-    const [order] = await this.db.query<OrderRow[]>('SELECT * FROM orders WHERE id = $1', [orderId]);
-    if (!order) return undefined;
-    const lines = await this.db.query<LineRow[]>(
-      'SELECT * FROM order_lines WHERE order_id = $1 ORDER BY line_no',
+    // one prepared statement: POST /orders answers with the order too, so this runs once per order
+    const [order] = await preparedQuery<
+      (OrderRow & {
+        lines: LineRow[];
+        timeline: { participant: string; state: string; detail: string | null; at: string }[];
+      })[]
+    >(
+      this.db,
+      `SELECT o.*, ${LINES_OF_O},
+              (SELECT coalesce(json_agg(json_build_object('participant', t.participant, 'state', t.state,
+                                                          'detail', t.detail, 'at', t.at) ORDER BY t.id), '[]')
+                 FROM order_timeline t WHERE t.order_id = o.id) AS timeline
+         FROM orders o WHERE o.id = $1`,
       [orderId],
     );
-    const timeline = await this.db.query<
-      { participant: string; state: string; detail: string | null; at: Date }[]
-    >('SELECT participant, state, detail, at FROM order_timeline WHERE order_id = $1 ORDER BY id', [orderId]);
+    if (!order) return undefined;
     return {
       id: order.id,
       customerId: order.customer_id,
@@ -497,7 +504,7 @@ export class OrderSagaService {
       reason: order.reason,
       reasonDetail: order.reason_detail,
       total: order.total === null ? null : Number(order.total),
-      lines: lines.map((l) => ({
+      lines: (order.lines ?? []).map((l) => ({
         productId: l.product_id,
         quantity: l.quantity,
         unitPrice: l.unit_price === null ? null : Number(l.unit_price),
@@ -507,7 +514,7 @@ export class OrderSagaService {
       deadlineAt: order.deadline_at.toISOString(),
       createdAt: order.created_at.toISOString(),
       updatedAt: order.updated_at.toISOString(),
-      timeline: timeline.map((t) => ({ ...t, at: t.at.toISOString() })),
+      timeline: order.timeline.map((t) => ({ ...t, at: new Date(t.at).toISOString() })),
     };
   }
 
