@@ -10,6 +10,8 @@ export interface Sources {
   paymentDb: string;
   brokers: string[] | null;
   prefix: string;
+  /** the services' consumer groups, whose lag check 7 looks at */
+  groups: string[];
 }
 
 async function query<T>(url: string, sql: string): Promise<T[]> {
@@ -77,7 +79,7 @@ export async function loadSnapshot(sources: Sources): Promise<Omit<Snapshot, 'ac
   const stepsOf = new Map<string, string[]>();
   for (const st of steps) stepsOf.set(st.orderId, [...(stepsOf.get(st.orderId) ?? []), st.state]);
   const topics = sources.brokers
-    ? await loadTopics(sources.brokers, sources.prefix)
+    ? await loadTopics(sources.brokers, sources.prefix, sources.groups)
     : { lags: null, deadLetters: null };
   return {
     now,
@@ -90,9 +92,10 @@ export async function loadSnapshot(sources: Sources): Promise<Omit<Snapshot, 'ac
   };
 }
 
-async function loadTopics(
+export async function loadTopics(
   brokers: string[],
   prefix: string,
+  groups: string[],
 ): Promise<{ lags: GroupLag[]; deadLetters: DeadLetter[] }> {
   const kafka = new Kafka({
     clientId: 'tcc-invariants',
@@ -109,7 +112,7 @@ async function loadTopics(
   }
   try {
     const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix) && !t.startsWith('__'));
-    const lags = await consumerLags(admin, topics);
+    const lags = await consumerLags(admin, topics, groups);
     const deadLetters = await readDeadLetters(kafka, admin, topics.filter(isDeadLetterTopic));
     return { lags, deadLetters };
   } finally {
@@ -117,12 +120,14 @@ async function loadTopics(
   }
 }
 
-/** Lag of every group that consumes this system's (non dead-letter) topics. */
-async function consumerLags(admin: Admin, topics: string[]): Promise<GroupLag[]> {
+/**
+ * Lag of the services' groups on this system's (non dead-letter) topics. Other groups on the same
+ * broker (a test's, an operator's ad-hoc reader) are not the system's consumers: an abandoned one
+ * stays behind forever and says nothing about the saga.
+ */
+async function consumerLags(admin: Admin, topics: string[], wanted: string[]): Promise<GroupLag[]> {
   const working = new Set(topics.filter((t) => !isDeadLetterTopic(t)));
-  const groups = (await admin.listGroups()).groups
-    .map((g) => g.groupId)
-    .filter((g) => !g.startsWith('tcc-topics-cli-'));
+  const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => wanted.includes(g));
   const lags: GroupLag[] = [];
   const ends = new Map<string, Map<number, bigint>>();
   for (const group of groups) {

@@ -24,6 +24,8 @@ Options:
                       the databases (default: ORDER_DATABASE_URL etc., else tcc_<service> on POSTGRES_URL)
   --brokers LIST      Kafka for checks 6-7 (default: KAFKA_BROKERS, else 127.0.0.1:9092); --no-kafka skips it
   --prefix P          topic prefix (default: KAFKA_TOPIC_PREFIX)
+  --groups LIST       the services' consumer groups, for check 7 (default: tcc-order,tcc-stock,tcc-payment,
+                      the services' default KAFKA_GROUP_ID)
   --accepted FILE     JSON array of {"idempotencyKey","orderId"} the clients were answered with
   --quiet             the system should be quiet: every order final, no lag
   --wait-quiet SEC    wait up to SEC seconds for quiet first (implies --quiet)
@@ -38,6 +40,7 @@ const options = {
   brokers: { type: 'string' },
   'no-kafka': { type: 'boolean', default: false },
   prefix: { type: 'string' },
+  groups: { type: 'string' },
   accepted: { type: 'string' },
   quiet: { type: 'boolean', default: false },
   'wait-quiet': { type: 'string' },
@@ -47,6 +50,9 @@ const options = {
 } as const;
 
 class UsageError extends Error {}
+
+/** The services' default KAFKA_GROUP_ID. */
+const DEFAULT_GROUPS = 'tcc-order,tcc-stock,tcc-payment';
 
 function dbUrl(env: NodeJS.ProcessEnv, service: string): string {
   const given = env[`${service.toUpperCase()}_DATABASE_URL`];
@@ -126,6 +132,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         ? null
         : (values.brokers ?? env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(','),
       prefix: values.prefix ?? env['KAFKA_TOPIC_PREFIX'] ?? '',
+      groups: (values.groups ?? DEFAULT_GROUPS)
+        .split(',')
+        .map((g) => g.trim())
+        .filter(Boolean),
     };
     const accepted = loadAccepted(values.accepted);
     let snapshot = await loadSnapshot(sources);
