@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runNode, testBrokers, workspaceRoot } from '@tcc/testing';
-import { Stack } from './support/stack';
+import { SERVICES, Stack } from './support/stack';
 
 /** The invariant checker (./dev check) over a real stack after a mix of orders, then over a broken one. */
 describe('invariant checker', () => {
@@ -33,6 +33,8 @@ describe('invariant checker', () => {
         testBrokers().join(','),
         '--prefix',
         stack.prefix,
+        '--groups',
+        SERVICES.map((s) => stack.groupOf(s)).join(','),
         ...args,
       ],
       {},

@@ -99,11 +99,16 @@ export class Stack {
         DATABASE_URL: databases.get(name)?.url ?? '',
         KAFKA_BROKERS: testBrokers().join(','),
         KAFKA_TOPIC_PREFIX: prefix,
-        KAFKA_GROUP_ID: `${prefix}${name}`,
+        KAFKA_GROUP_ID: stack.groupOf(name),
       });
     }
     await Promise.all(SERVICES.map((name) => stack.startService(name)));
     return stack;
+  }
+
+  /** a service's consumer group: this stack's own, like its topics */
+  groupOf(service: string): string {
+    return `${this.prefix}${service}`;
   }
 
   topic(logical: string): string {
