@@ -49,6 +49,7 @@ function world(): Snapshot {
       },
     ],
     lags: [{ group: 'tcc-stock', topic: 'tcc.stock.commands', partition: 0, lag: 0 }],
+    idleGroups: [],
     deadLetters: [{ at: 'tcc.stock.commands.dlt/0/0', reason: 'not JSON', correlationId: 'o2' }],
     accepted: [
       { idempotencyKey: 'k1', orderId: 'o1' },
@@ -74,6 +75,16 @@ describe('invariant checks', () => {
     expect(violated(s, true)).toEqual([
       [4, ['order o3 is still CONFIRMING']],
       [7, ['group tcc-stock is 2 behind on tcc.stock.commands/0']],
+    ]);
+  });
+
+  it('when quiet is expected, a service group that consumed nothing is a violation', () => {
+    const s = world();
+    s.idleGroups = [{ group: 'tcc-payment', messages: 12 }];
+    expect(violated(s)).toEqual([]);
+    expect(violated(s, true)).toEqual([
+      [4, ['order o3 is still CONFIRMING']],
+      [7, ['group tcc-payment has consumed nothing of the 12 messages on the topics (is --groups right?)']],
     ]);
   });
 

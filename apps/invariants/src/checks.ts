@@ -48,6 +48,11 @@ export interface GroupLag {
   partition: number;
   lag: number;
 }
+/** a service's group that has committed nothing on the system's topics, which hold `messages` */
+export interface IdleGroup {
+  group: string;
+  messages: number;
+}
 export interface DeadLetter {
   at: string;
   reason: string | null;
@@ -62,6 +67,7 @@ export interface Snapshot {
   holds: Hold[];
   orders: Order[];
   lags: GroupLag[] | null;
+  idleGroups: IdleGroup[] | null;
   deadLetters: DeadLetter[] | null;
   /** what the clients were told: POST /orders answers (202) by idempotency key; null = not given */
   accepted: { idempotencyKey: string; orderId: string }[] | null;
@@ -283,6 +289,10 @@ function quietTopics(s: Snapshot, o: CheckOptions): CheckResult {
   if (o.expectQuiet) {
     for (const l of s.lags)
       if (l.lag !== 0) violations.push(`group ${l.group} is ${l.lag} behind on ${l.topic}/${l.partition}`);
+    for (const g of s.idleGroups ?? [])
+      violations.push(
+        `group ${g.group} has consumed nothing of the ${g.messages} messages on the topics (is --groups right?)`,
+      );
   }
   const orders = new Map(s.orders.map((x) => [x.id, x]));
   for (const d of s.deadLetters) {
@@ -291,5 +301,10 @@ function quietTopics(s: Snapshot, o: CheckOptions): CheckResult {
     if (order && !FINAL.has(order.status))
       violations.push(`dead letter ${d.at}: its order ${order.id} is still ${order.status}`);
   }
-  return { id: 7, name, checked: s.lags.length + s.deadLetters.length, violations };
+  return {
+    id: 7,
+    name,
+    checked: s.lags.length + (s.idleGroups?.length ?? 0) + s.deadLetters.length,
+    violations,
+  };
 }

@@ -1,4 +1,4 @@
-import { createTopic, testBrokers, testKafka, uniqueName } from '@tcc/testing';
+import { createTopic, testBrokers, testKafka, uniqueName, waitFor } from '@tcc/testing';
 import { loadTopics } from './load';
 
 describe('the checker reading Kafka', () => {
@@ -19,11 +19,36 @@ describe('the checker reading Kafka', () => {
       await admin.setOffsets({ groupId: service, topic, partitions: [{ partition: 0, offset: '3' }] });
       await admin.setOffsets({ groupId: stranger, topic, partitions: [{ partition: 0, offset: '1' }] });
 
-      const { lags } = await loadTopics(testBrokers(), prefix, [service]);
+      const { lags, idleGroups } = await loadTopics(testBrokers(), prefix, [service]);
       expect(lags).toEqual([{ group: service, topic, partition: 0, lag: 0 }]);
+      expect(idleGroups).toEqual([]);
 
       const both = await loadTopics(testBrokers(), prefix, [service, stranger]);
       expect(both.lags).toContainEqual({ group: stranger, topic, partition: 0, lag: 2 });
+
+      // a named group that never committed (a service that never consumed, a wrong --groups)
+      const missing = uniqueName('tcc-payment');
+      const wrong = await loadTopics(testBrokers(), prefix, [service, missing]);
+      expect(wrong.idleGroups).toEqual([{ group: missing, messages: 3 }]);
+
+      // a running group is held only to the topics it subscribes to: none of them has messages yet
+      const quietTopic = `${prefix}tcc.payment.commands`;
+      await createTopic(admin, quietTopic, 1);
+      const payment = uniqueName('tcc-payment');
+      const consumer = kafka.consumer({ groupId: payment });
+      await consumer.connect();
+      try {
+        await consumer.subscribe({ topics: [quietTopic] });
+        let joined = false;
+        consumer.on(consumer.events.GROUP_JOIN, () => (joined = true));
+        await consumer.run({ eachMessage: async () => undefined });
+        await waitFor(() => joined, { description: 'the consumer to join its group' });
+        const running = await loadTopics(testBrokers(), prefix, [service, payment]);
+        expect(running.idleGroups).toEqual([]);
+      } finally {
+        await consumer.disconnect();
+        await admin.deleteGroups([payment]).catch(() => undefined);
+      }
     } finally {
       await admin.deleteGroups([service, stranger]).catch(() => undefined);
       await producer.disconnect();

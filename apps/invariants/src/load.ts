@@ -1,8 +1,18 @@
 import { Client } from 'pg';
-import { Kafka, logLevel } from 'kafkajs';
+import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
 import type { Admin, IHeaders } from 'kafkajs';
 import { DeadLetterHeaders, Headers, isDeadLetterTopic } from '@tcc/contracts';
-import type { DeadLetter, GroupLag, Hold, Order, Product, Reservation, Snapshot, Wallet } from './checks';
+import type {
+  DeadLetter,
+  GroupLag,
+  Hold,
+  IdleGroup,
+  Order,
+  Product,
+  Reservation,
+  Snapshot,
+  Wallet,
+} from './checks';
 
 export interface Sources {
   orderDb: string;
@@ -80,7 +90,7 @@ export async function loadSnapshot(sources: Sources): Promise<Omit<Snapshot, 'ac
   for (const st of steps) stepsOf.set(st.orderId, [...(stepsOf.get(st.orderId) ?? []), st.state]);
   const topics = sources.brokers
     ? await loadTopics(sources.brokers, sources.prefix, sources.groups)
-    : { lags: null, deadLetters: null };
+    : { lags: null, idleGroups: null, deadLetters: null };
   return {
     now,
     products,
@@ -96,7 +106,7 @@ export async function loadTopics(
   brokers: string[],
   prefix: string,
   groups: string[],
-): Promise<{ lags: GroupLag[]; deadLetters: DeadLetter[] }> {
+): Promise<{ lags: GroupLag[]; idleGroups: IdleGroup[]; deadLetters: DeadLetter[] }> {
   const kafka = new Kafka({
     clientId: 'tcc-invariants',
     brokers,
@@ -112,9 +122,9 @@ export async function loadTopics(
   }
   try {
     const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix) && !t.startsWith('__'));
-    const lags = await consumerLags(admin, topics, groups);
+    const { lags, idleGroups } = await consumerLags(admin, topics, groups);
     const deadLetters = await readDeadLetters(kafka, admin, topics.filter(isDeadLetterTopic));
-    return { lags, deadLetters };
+    return { lags, idleGroups, deadLetters };
   } finally {
     await admin.disconnect();
   }
@@ -123,30 +133,57 @@ export async function loadTopics(
 /**
  * Lag of the services' groups on this system's (non dead-letter) topics. Other groups on the same
  * broker (a test's, an operator's ad-hoc reader) are not the system's consumers: an abandoned one
- * stays behind forever and says nothing about the saga.
+ * stays behind forever and says nothing about the saga. A named group that has committed nothing
+ * while the topics hold messages is reported too (idle): a service that never consumed, or a
+ * wrong --groups, must not pass as "no lag".
  */
-async function consumerLags(admin: Admin, topics: string[], wanted: string[]): Promise<GroupLag[]> {
-  const working = new Set(topics.filter((t) => !isDeadLetterTopic(t)));
-  const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => wanted.includes(g));
-  const lags: GroupLag[] = [];
+async function consumerLags(
+  admin: Admin,
+  topics: string[],
+  wanted: string[],
+): Promise<{ lags: GroupLag[]; idleGroups: IdleGroup[] }> {
+  const working = topics.filter((t) => !isDeadLetterTopic(t));
   const ends = new Map<string, Map<number, bigint>>();
-  for (const group of groups) {
-    const committed = await admin.fetchOffsets({ groupId: group });
-    for (const t of committed.filter((c) => working.has(c.topic))) {
-      if (!ends.has(t.topic)) {
-        ends.set(
-          t.topic,
-          new Map((await admin.fetchTopicOffsets(t.topic)).map((o) => [o.partition, BigInt(o.high)])),
-        );
-      }
-      for (const p of t.partitions) {
-        const high = ends.get(t.topic)?.get(p.partition) ?? 0n;
-        const done = p.offset === '-1' ? 0n : BigInt(p.offset);
-        lags.push({ group, topic: t.topic, partition: p.partition, lag: Number(high - done) });
-      }
+  const held = new Map<string, bigint>();
+  for (const topic of working) {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    ends.set(topic, new Map(offsets.map((o) => [o.partition, BigInt(o.high)])));
+    held.set(
+      topic,
+      offsets.reduce((n, o) => n + BigInt(o.high) - BigInt(o.low), 0n),
+    );
+  }
+  const known = new Set((await admin.listGroups()).groups.map((g) => g.groupId));
+  // what a running group's members subscribe to; a group without members is held to every topic
+  const subscribed = new Map<string, string[]>();
+  const present = wanted.filter((g) => known.has(g));
+  if (present.length > 0) {
+    for (const g of (await admin.describeGroups(present)).groups) {
+      const list = g.members.flatMap(
+        (m) => AssignerProtocol.MemberMetadata.decode(m.memberMetadata)?.topics ?? [],
+      );
+      if (list.length > 0) subscribed.set(g.groupId, list);
     }
   }
-  return lags;
+  const lags: GroupLag[] = [];
+  const idleGroups: IdleGroup[] = [];
+  for (const group of wanted) {
+    const messages = (subscribed.get(group) ?? working).reduce((n, t) => n + (held.get(t) ?? 0n), 0n);
+    const committed = known.has(group)
+      ? (await admin.fetchOffsets({ groupId: group })).filter((c) => ends.has(c.topic))
+      : [];
+    let any = false;
+    for (const t of committed) {
+      for (const p of t.partitions) {
+        if (p.offset === '-1') continue;
+        any = true;
+        const high = ends.get(t.topic)?.get(p.partition) ?? 0n;
+        lags.push({ group, topic: t.topic, partition: p.partition, lag: Number(high - BigInt(p.offset)) });
+      }
+    }
+    if (!any && messages > 0n) idleGroups.push({ group, messages: Number(messages) });
+  }
+  return { lags, idleGroups };
 }
 
 async function readDeadLetters(kafka: Kafka, admin: Admin, topics: string[]): Promise<DeadLetter[]> {

@@ -93,7 +93,8 @@ function loadAccepted(file: string | undefined): Snapshot['accepted'] {
 function isQuiet(s: Omit<Snapshot, 'accepted'>): boolean {
   return (
     s.orders.every((o) => o.status === 'CONFIRMED' || o.status === 'CANCELLED') &&
-    (s.lags ?? []).every((l) => l.lag === 0)
+    (s.lags ?? []).every((l) => l.lag === 0) &&
+    (s.idleGroups ?? []).length === 0
   );
 }
 
