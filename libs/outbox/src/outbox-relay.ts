@@ -22,6 +22,9 @@ export interface OutboxRelayOptions {
 }
 export const OUTBOX_RELAY_OPTIONS = Symbol('OUTBOX_RELAY_OPTIONS');
 
+/** The outbox table: the relay vacuums it itself, every `vacuumEveryRows` deletes (see deleted()). */
+export const OUTBOX_TABLE = 'outbox';
+
 interface OutboxRow {
   id: string;
   topic: string;
@@ -255,7 +258,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     if (every <= 0 || this.deletedSinceVacuum < every || this.vacuuming) return;
     this.deletedSinceVacuum = 0;
     this.vacuuming = this.dataSource
-      .query('VACUUM (SKIP_LOCKED) outbox')
+      .query(`VACUUM (SKIP_LOCKED) ${OUTBOX_TABLE}`)
       .then(
         () => vacuums.inc({ outcome: 'done' }),
         (error: unknown) => {

@@ -3,6 +3,7 @@ import type { BeforeApplicationShutdown, OnApplicationBootstrap } from '@nestjs/
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { counter } from '@tcc/observability';
+import { OUTBOX_TABLE } from '@tcc/outbox';
 import { PeriodicTask } from './periodic-task';
 
 export const TABLE_MAINTENANCE_INTERVAL_MS = Symbol('TABLE_MAINTENANCE_INTERVAL_MS');
@@ -40,6 +41,7 @@ export function maintenanceDue(t: TableStats): { vacuum: boolean; analyze: boole
  * statistics. Dead rows are vacuumed away for the same reason: updated orders and settled fences
  * leave them on every change. With autovacuum on, a round is one catalog query that finds nothing.
  * Several instances may run it at once: SKIP_LOCKED leaves a table another one is working on.
+ * The outbox is left to the relay, which vacuums it after every so many deletes.
  */
 @Injectable()
 export class TableMaintenance implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -69,10 +71,11 @@ export class TableMaintenance implements OnApplicationBootstrap, BeforeApplicati
       `SELECT s.relname AS "table", c.reltuples::float8 AS reltuples, s.n_dead_tup::float8 AS "deadRows",
               s.n_mod_since_analyze::float8 AS "modifiedSinceAnalyze"
          FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-        WHERE s.schemaname = current_schema()
+        WHERE s.schemaname = current_schema() AND s.relname <> $1
           AND (current_setting('autovacuum') = 'off'
                OR coalesce(c.reloptions, '{}') @> '{autovacuum_enabled=false}'
                OR coalesce(c.reloptions, '{}') @> '{autovacuum_enabled=off}')`,
+      [OUTBOX_TABLE],
     );
     const ran: string[] = [];
     for (const t of tables) {
