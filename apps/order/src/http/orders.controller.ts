@@ -76,7 +76,8 @@ export class OrdersController {
         orderId: result.orderId,
       });
     }
-    const order = await this.orders.view(result.orderId);
+    // a new order comes back from the statement that wrote it; a replayed one is read as it is now
+    const order = result.kind === 'created' ? result.order : await this.orders.view(result.orderId);
     if (!order) throw new Error(`order ${result.orderId} vanished`);
     res.setHeader('Location', `/orders/${order.id}`);
     if (result.kind === 'replayed') res.setHeader('Idempotent-Replayed', 'true');

@@ -80,6 +80,8 @@ describe('order saga persistence (real PostgreSQL)', () => {
       payment: { state: 'NOT_TRIED' },
     });
     expect(view?.timeline.map((t) => t.state)).toEqual(['trying']);
+    // the order the placing statement returned (POST /orders answers with it) is the one stored
+    expect(placed.kind === 'created' && placed.order).toEqual(view);
     const sent = await outboxEnvelopes(db, placed.orderId);
     expect(sent.map((m) => [m.type, (m.payload as { productId: string }).productId])).toEqual([
       ['StockTry', 'p-1'],

@@ -35,7 +35,8 @@ export interface PlaceOrder {
 }
 
 export type PlaceResult =
-  { kind: 'created' | 'replayed'; orderId: string } | { kind: 'key-reused'; orderId: string };
+  | { kind: 'created'; orderId: string; order: OrderView }
+  | { kind: 'replayed' | 'key-reused'; orderId: string };
 
 export interface OrderView {
   id: string;
@@ -160,7 +161,8 @@ export class OrderSagaService {
     const { state } = decision;
     // the order, its lines, its timeline and its first commands: one statement, all or nothing
     const p = new SqlParams();
-    const created = await writeAndWake<{ id: string }[]>(
+    // ... and it returns the order as written, which POST /orders answers with: no second query
+    const created = await writeAndWake<ViewRow[]>(
       this.db,
       `WITH o AS (
          INSERT INTO orders (id, customer_id, status, idempotency_key, request_hash, deadline_at, hold_until,
@@ -168,7 +170,7 @@ export class OrderSagaService {
          VALUES (${p.add(orderId)}, ${p.add(request.customerId)}, ${p.add(state.status)}, ${p.add(idempotencyKey)},
                  ${p.add(requestHash)}, ${p.add(deadline)}, ${p.add(holdUntil)}, ${p.add(state.payment)},
                  ${p.add(currentTrace()?.traceId ?? null)})
-         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id),
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING *),
        l AS (
          INSERT INTO order_lines (order_id, line_no, product_id, quantity, state)
          SELECT o.id, v.n, v.product_id, v.quantity, v.state
@@ -181,14 +183,18 @@ export class OrderSagaService {
            )}, ${p.add(
              state.lines.map((l) => l.state),
              'text[]',
-           )}) WITH ORDINALITY AS v(product_id, quantity, state, n)),
-       t AS (${this.timelineInsert(p, decision)}),
+           )}) WITH ORDINALITY AS v(product_id, quantity, state, n)
+         RETURNING *),
+       t AS (${this.timelineInsert(p, decision)} RETURNING *),
        ob AS (${outboxInsert(p, this.messages(decision, null), { onlyIf: 'o' })})
-       SELECT o.id, ${NOTIFY_OUTBOX} FROM o`,
+       SELECT o.*, (SELECT json_agg(l ORDER BY l.line_no) FROM l) AS lines,
+              (SELECT ${timelineOf('t')} FROM t) AS timeline, ${NOTIFY_OUTBOX}
+         FROM o`,
       p.values,
     );
     let result: PlaceResult;
-    if (created.length === 1) {
+    const [row] = created;
+    if (row) {
       this.log.log({ msg: 'order placed', correlationId: orderId, lines: lines.length });
       this.remember({
         state,
@@ -198,7 +204,7 @@ export class OrderSagaService {
         traceId: currentTrace()?.traceId ?? null,
         seen: false,
       });
-      result = { kind: 'created', orderId };
+      result = { kind: 'created', orderId, order: toView(row) };
     } else {
       // another request took this key (perhaps a moment ago, concurrently: the insert waited for it)
       const [existing] = await this.db.query<{ id: string; request_hash: string }[]>(
@@ -481,41 +487,15 @@ export class OrderSagaService {
   }
 
   async view(orderId: string): Promise<OrderView | undefined> {
-    // one prepared statement: POST /orders answers with the order too, so this runs once per order
-    const [order] = await preparedQuery<
-      (OrderRow & {
-        lines: LineRow[];
-        timeline: { participant: string; state: string; detail: string | null; at: string }[];
-      })[]
-    >(
+    // one prepared statement, lines and timeline included
+    const [order] = await preparedQuery<ViewRow[]>(
       this.db,
       `SELECT o.*, ${LINES_OF_O},
-              (SELECT coalesce(json_agg(json_build_object('participant', t.participant, 'state', t.state,
-                                                          'detail', t.detail, 'at', t.at) ORDER BY t.id), '[]')
-                 FROM order_timeline t WHERE t.order_id = o.id) AS timeline
+              (SELECT ${timelineOf('t')} FROM order_timeline t WHERE t.order_id = o.id) AS timeline
          FROM orders o WHERE o.id = $1`,
       [orderId],
     );
-    if (!order) return undefined;
-    return {
-      id: order.id,
-      customerId: order.customer_id,
-      status: order.status,
-      reason: order.reason,
-      reasonDetail: order.reason_detail,
-      total: order.total === null ? null : Number(order.total),
-      lines: (order.lines ?? []).map((l) => ({
-        productId: l.product_id,
-        quantity: l.quantity,
-        unitPrice: l.unit_price === null ? null : Number(l.unit_price),
-        state: l.state,
-      })),
-      payment: { state: order.payment_state },
-      deadlineAt: order.deadline_at.toISOString(),
-      createdAt: order.created_at.toISOString(),
-      updatedAt: order.updated_at.toISOString(),
-      timeline: order.timeline.map((t) => ({ ...t, at: new Date(t.at).toISOString() })),
-    };
+    return order && toView(order);
   }
 
   // ------------------------------------------------------------------ internals
@@ -775,6 +755,40 @@ function toLoaded(o: OrderRow & { lines: LineRow[] }, seen: boolean): Loaded {
     traceId: o.trace_id,
     seen,
   };
+}
+
+/** An order row with its lines and timeline, as view() and place() read it. */
+type ViewRow = OrderRow & {
+  lines: LineRow[] | null;
+  timeline: { participant: string; state: string; detail: string | null; at: string }[];
+};
+
+function toView(order: ViewRow): OrderView {
+  return {
+    id: order.id,
+    customerId: order.customer_id,
+    status: order.status,
+    reason: order.reason,
+    reasonDetail: order.reason_detail,
+    total: order.total === null ? null : Number(order.total),
+    lines: (order.lines ?? []).map((l) => ({
+      productId: l.product_id,
+      quantity: l.quantity,
+      unitPrice: l.unit_price === null ? null : Number(l.unit_price),
+      state: l.state,
+    })),
+    payment: { state: order.payment_state },
+    deadlineAt: order.deadline_at.toISOString(),
+    createdAt: order.created_at.toISOString(),
+    updatedAt: order.updated_at.toISOString(),
+    timeline: order.timeline.map((t) => ({ ...t, at: new Date(t.at).toISOString() })),
+  };
+}
+
+/** The timeline entries of `t` (order_timeline rows), oldest first, as a JSON array (an aggregate). */
+function timelineOf(t: string): string {
+  return `coalesce(json_agg(json_build_object('participant', ${t}.participant, 'state', ${t}.state,
+                  'detail', ${t}.detail, 'at', ${t}.at) ORDER BY ${t}.id), '[]')`;
 }
 
 const LINES_OF_O = `(SELECT json_agg(l ORDER BY l.line_no) FROM order_lines l WHERE l.order_id = o.id) AS lines`;
