@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { migratedTestDatabase } from '@tcc/testing';
 import type { MigratedDatabase } from '@tcc/testing';
-import { TableMaintenance } from './table-maintenance';
+import { STATISTICS_TARGET, TableMaintenance } from './table-maintenance';
 
 describe('TableMaintenance against a real database', () => {
   let database: MigratedDatabase;
@@ -47,6 +47,12 @@ describe('TableMaintenance against a real database', () => {
 
       expect(await plan()).not.toMatch(/Seq Scan on fences/);
       expect(await plan()).toMatch(/Index (Only )?Scan using fences_pkey/);
+      // the statistics come from its smaller sample: a histogram of STATISTICS_TARGET buckets
+      const [stats] = await database.db.query<{ bounds: number }[]>(
+        `SELECT array_length(histogram_bounds::text::text[], 1) AS bounds
+           FROM pg_stats WHERE tablename = 'fences' AND attname = 'order_id'`,
+      );
+      expect(stats?.bounds).toBe(STATISTICS_TARGET + 1);
       // nothing more to do until the table changes again
       expect(await maintenance.round()).toEqual([]);
     } finally {

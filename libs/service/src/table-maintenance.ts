@@ -77,23 +77,37 @@ export class TableMaintenance implements OnApplicationBootstrap, BeforeApplicati
                OR coalesce(c.reloptions, '{}') @> '{autovacuum_enabled=off}')`,
       [OUTBOX_TABLE],
     );
+    const due = tables.map((t) => ({ t, ...maintenanceDue(t) })).filter((d) => d.vacuum || d.analyze);
+    if (due.length === 0) return [];
     const ran: string[] = [];
-    for (const t of tables) {
-      const { vacuum, analyze } = maintenanceDue(t);
-      if (!vacuum && !analyze) continue;
-      const what = [vacuum && 'VACUUM', analyze && 'ANALYZE'].filter(Boolean).join(' ');
-      const options = ['SKIP_LOCKED', ...(vacuum && analyze ? ['ANALYZE'] : [])].join(', ');
-      const command = `${vacuum ? 'VACUUM' : 'ANALYZE'} (${options}) ${quoteIdent(t.table)}`;
-      const started = Date.now();
-      await this.db.query(command);
-      if (vacuum) runs.inc({ table: t.table, action: 'vacuum' });
-      if (analyze) runs.inc({ table: t.table, action: 'analyze' });
-      this.log.debug({ msg: `${what} ${t.table}`, ms: Date.now() - started, ...t });
-      ran.push(`${what} ${t.table}`);
+    const session = this.db.createQueryRunner();
+    try {
+      // ANALYZE samples 300 rows per unit of statistics target: at the default (100) each one of the
+      // busy tables decoded and sorted 30 000 rows, 3% of the machine's CPU under the benchmark. The
+      // services' plans need sizes and the few values of their status columns, which a tenth of
+      // that sample gives
+      await session.query(`SET default_statistics_target = ${STATISTICS_TARGET}`);
+      for (const { t, vacuum, analyze } of due) {
+        const what = [vacuum && 'VACUUM', analyze && 'ANALYZE'].filter(Boolean).join(' ');
+        const options = ['SKIP_LOCKED', ...(vacuum && analyze ? ['ANALYZE'] : [])].join(', ');
+        const command = `${vacuum ? 'VACUUM' : 'ANALYZE'} (${options}) ${quoteIdent(t.table)}`;
+        const started = Date.now();
+        await session.query(command);
+        if (vacuum) runs.inc({ table: t.table, action: 'vacuum' });
+        if (analyze) runs.inc({ table: t.table, action: 'analyze' });
+        this.log.debug({ msg: `${what} ${t.table}`, ms: Date.now() - started, ...t });
+        ran.push(`${what} ${t.table}`);
+      }
+      await session.query('RESET default_statistics_target');
+    } finally {
+      await session.release();
     }
     return ran;
   }
 }
+
+/** The statistics target of the service's own ANALYZEs (PostgreSQL's default is 100). */
+export const STATISTICS_TARGET = 10;
 
 function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
