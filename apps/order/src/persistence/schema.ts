@@ -6,6 +6,7 @@ import { Orders1763740000000 } from './migrations/1763740000000-orders';
 import { Saga1763760000000 } from './migrations/1763760000000-saga';
 import { Trace1763780000000 } from './migrations/1763780000000-trace';
 import { Version1763800000000 } from './migrations/1763800000000-version';
+import { TimelineUnchecked1763840000000 } from './migrations/1763840000000-timeline-unchecked';
 
 /** Every entity and migration of the order database, in one place for the app and the migrate command. */
 export const orderEntities = [OrderEntity, OrderLineEntity];
@@ -16,4 +17,5 @@ export const orderMigrations = [
   Trace1763780000000,
   Version1763800000000,
   BatchGuard1763820000000,
+  TimelineUnchecked1763840000000,
 ];
