@@ -3,13 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import {
-  batchExpect,
-  isBatchConflict,
-  isUniqueViolation,
-  PLAIN_INDEX_SCANS,
-  preparedQuery,
-} from '@tcc/database';
+import { batchExpect, isBatchConflict, PLAIN_INDEX_SCANS, preparedQuery } from '@tcc/database';
 import { replyHeaders } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
 import { createMessage } from '@tcc/contracts';
@@ -68,6 +62,7 @@ interface OrderRow {
   request_hash: string;
   trace_id: string | null;
   version: number;
+  applied: string[];
   created_at: Date;
   updated_at: Date;
 }
@@ -78,8 +73,8 @@ interface Loaded {
   retryCount: number;
   createdAt: Date;
   traceId: string | null;
-  /** the message being applied was applied before */
-  seen: boolean;
+  /** the message ids of the replies applied to the order (orders.applied) */
+  applied: readonly string[];
 }
 /** Runs one statement: the data source (autocommit) or a transaction's manager. */
 type Executor = Pick<EntityManager, 'query'>;
@@ -202,7 +197,7 @@ export class OrderSagaService {
         retryCount: 0,
         createdAt: new Date(now),
         traceId: currentTrace()?.traceId ?? null,
-        seen: false,
+        applied: [],
       });
       result = { kind: 'created', orderId, order: toView(row) };
     } else {
@@ -225,7 +220,7 @@ export class OrderSagaService {
   async handleReply(reply: OrderReply): Promise<void> {
     const { orderId } = reply.payload;
     for (let attempt = 1; attempt <= MAX_CONFLICTS; attempt++) {
-      const loaded = this.recent.get(orderId) ?? (await this.load(this.db, orderId, reply.messageId));
+      const loaded = this.recent.get(orderId) ?? (await this.load(this.db, orderId));
       if (!loaded) {
         this.log.warn({
           msg: 'reply for an unknown order ignored',
@@ -234,7 +229,10 @@ export class OrderSagaService {
         });
         return;
       }
-      const outcome = loaded.seen ? 'duplicate' : await this.step(this.db, loaded, reply, reply);
+      // a stale copy that lacks the id only loses the version race, and is read again
+      const outcome = loaded.applied.includes(reply.messageId)
+        ? 'duplicate'
+        : await this.step(this.db, loaded, reply, reply);
       if (outcome === 'duplicate') {
         this.log.log({ msg: 'duplicate reply skipped', type: reply.type, messageId: reply.messageId });
         return;
@@ -265,31 +263,16 @@ export class OrderSagaService {
     if (messages.length < 2) return 0;
     const orderIds = [...new Set(messages.map((m) => m.envelope.payload.orderId))];
     const missing = orderIds.filter((id) => !this.recent.has(id));
-    const read =
-      missing.length > 0
-        ? await this.loadMany(
-            missing,
-            messages.map((m) => m.envelope.messageId),
-          )
-        : { orders: new Map<string, Loaded>(), seen: new Set<string>() };
-    let steps = this.applyInMemory(messages, read);
-    while (steps.length > 0) {
-      try {
-        await this.writeBatch(steps);
-        break;
-      } catch (error) {
-        const duplicate = isUniqueViolation(error) ? duplicateMessageId(error) : undefined;
-        const at = steps.findIndex((s) => s.message.envelope.messageId === duplicate);
-        if (at >= 0) {
-          steps = steps.slice(0, at); // write the replies before the one applied already
-          continue;
-        }
-        for (const id of orderIds) this.recent.delete(id);
-        if (isBatchConflict(error)) return 0;
-        throw error;
-      }
-    }
+    const read = missing.length > 0 ? await this.loadMany(missing) : new Map<string, Loaded>();
+    const steps = this.applyInMemory(messages, read);
     if (steps.length === 0) return 0;
+    try {
+      await this.writeBatch(steps);
+    } catch (error) {
+      for (const id of orderIds) this.recent.delete(id);
+      if (isBatchConflict(error)) return 0;
+      throw error;
+    }
     for (const step of steps) this.remember(step.advanced.next);
     for (const { message, before, advanced } of steps) {
       await message.within(() => this.logEntered(before, advanced));
@@ -301,19 +284,18 @@ export class OrderSagaService {
   /** Decides the leading replies of a batch, each from the order as the replies before left it. */
   private applyInMemory(
     messages: readonly BatchedMessage<OrderReply>[],
-    read: { orders: Map<string, Loaded>; seen: Set<string> },
+    read: ReadonlyMap<string, Loaded>,
   ): BatchStep[] {
     const current = new Map<string, Loaded>();
-    const taken = new Set<string>();
     const steps: BatchStep[] = [];
     for (const message of messages) {
       const reply = message.envelope;
       const { orderId } = reply.payload;
-      const before = current.get(orderId) ?? this.recent.get(orderId) ?? read.orders.get(orderId);
-      if (!before || read.seen.has(reply.messageId) || taken.has(reply.messageId)) break;
+      const before = current.get(orderId) ?? this.recent.get(orderId) ?? read.get(orderId);
+      // the order's applied ids include the replies before this one in the run
+      if (!before || before.applied.includes(reply.messageId)) break;
       const advanced = this.advance(before, reply, reply);
       current.set(orderId, advanced.next);
-      taken.add(reply.messageId);
       steps.push({ message, before, advanced });
     }
     return steps;
@@ -389,6 +371,11 @@ export class OrderSagaService {
         changed.map((o) => (o.retry === 'keep' ? 0 : o.retry.count)),
         'int[]',
       ),
+      // every order's applied reply ids, whole (its version guards them): one array literal each
+      p.add(
+        changed.map((o) => `{${o.last.next.applied.join(',')}}`),
+        'text[]',
+      ),
     ];
     const l = [
       p.add(
@@ -426,10 +413,6 @@ export class OrderSagaService {
         'text[]',
       ),
     ];
-    const replyIds = p.add(
-      steps.map((s) => s.message.envelope.messageId),
-      'uuid[]',
-    );
     const outbox = outboxInsert(
       p,
       commands.map((c) => c.m),
@@ -440,13 +423,14 @@ export class OrderSagaService {
       this.db,
       `WITH v AS (
          SELECT * FROM unnest(${v.join(', ')})
-             AS v(id, version, steps, status, reason, reason_detail, total, payment_state, keep_retry, next_retry_at, retry_count)),
+             AS v(id, version, steps, status, reason, reason_detail, total, payment_state, keep_retry, next_retry_at, retry_count,
+                  applied)),
        o AS (
          UPDATE orders SET status = v.status, reason = v.reason, reason_detail = v.reason_detail, total = v.total,
                 payment_state = v.payment_state,
                 next_retry_at = CASE WHEN v.keep_retry THEN orders.next_retry_at ELSE v.next_retry_at END,
                 retry_count = CASE WHEN v.keep_retry THEN orders.retry_count ELSE v.retry_count END,
-                version = orders.version + v.steps, updated_at = now()
+                version = orders.version + v.steps, applied = v.applied::uuid[], updated_at = now()
            FROM v WHERE orders.id = v.id AND orders.version = v.version
           RETURNING orders.id),
        l AS (
@@ -458,7 +442,6 @@ export class OrderSagaService {
          SELECT x.order_id, x.participant, x.state, x.detail
            FROM unnest(${t.join(', ')}) WITH ORDINALITY AS x(order_id, participant, state, detail, n)
           ORDER BY x.n),
-       m AS (INSERT INTO processed_messages (message_id) SELECT unnest(${replyIds})),
        ob AS (${outbox})
        SELECT ${batchExpect(`(SELECT count(*) FROM o) = ${expected}`, 'orders moved since they were read')},
               ${NOTIFY_OUTBOX}`,
@@ -507,7 +490,7 @@ export class OrderSagaService {
       await m.query(PLAIN_INDEX_SCANS);
       const rows = await m.query<{ id: string }[]>(sql, [limit]);
       for (const { id } of rows) {
-        const loaded = await this.load(m, id, null);
+        const loaded = await this.load(m, id);
         if (!loaded) continue;
         // a deadline or retry is a new span in the order's own trace
         const span = childSpan(loaded.traceId ? { traceId: loaded.traceId } : undefined);
@@ -556,7 +539,8 @@ export class OrderSagaService {
       state: decision.state,
       version: version + 1,
       retryCount: retry === 'keep' ? retryCount : retry.count,
-      seen: false,
+      // the reply is applied with this step; a deadline or retry has no message id
+      applied: cause ? [...loaded.applied, cause.messageId] : loaded.applied,
     };
     const finished: Finished[] =
       entered && (status === 'CONFIRMED' || status === 'CANCELLED')
@@ -595,33 +579,23 @@ export class OrderSagaService {
   }
 
   /** The order with its lines, and whether `messageId` was applied to it before: one query. */
-  private async load(db: Executor, orderId: string, messageId: string | null): Promise<Loaded | undefined> {
-    const [o] = await this.run<(OrderRow & { lines: LineRow[]; seen: boolean })[]>(
+  private async load(db: Executor, orderId: string): Promise<Loaded | undefined> {
+    const [o] = await this.run<(OrderRow & { lines: LineRow[] })[]>(
       db,
-      `SELECT o.*, ${LINES_OF_O},
-              EXISTS (SELECT 1 FROM processed_messages WHERE message_id = $2) AS seen
-         FROM orders o WHERE o.id = $1`,
-      [orderId, messageId],
+      `SELECT o.*, ${LINES_OF_O} FROM orders o WHERE o.id = $1`,
+      [orderId],
     );
-    return o ? toLoaded(o, o.seen) : undefined;
+    return o && toLoaded(o);
   }
 
-  /** The orders with their lines (one query), and which of `messageIds` were applied before. */
-  private async loadMany(
-    orderIds: readonly string[],
-    messageIds: readonly string[],
-  ): Promise<{ orders: Map<string, Loaded>; seen: Set<string> }> {
-    const rows = await preparedQuery<(OrderRow & { lines: LineRow[]; seen: string[] | null })[]>(
+  /** The orders with their lines, in one query. */
+  private async loadMany(orderIds: readonly string[]): Promise<Map<string, Loaded>> {
+    const rows = await preparedQuery<(OrderRow & { lines: LineRow[] })[]>(
       this.db,
-      `SELECT o.*, ${LINES_OF_O},
-              (SELECT array_agg(message_id::text) FROM processed_messages WHERE message_id = ANY($2::uuid[])) AS seen
-         FROM orders o WHERE o.id = ANY($1::uuid[])`,
-      [orderIds, messageIds],
+      `SELECT o.*, ${LINES_OF_O} FROM orders o WHERE o.id = ANY($1::uuid[])`,
+      [orderIds],
     );
-    return {
-      orders: new Map(rows.map((o) => [o.id, toLoaded(o, false)])),
-      seen: new Set(rows[0]?.seen ?? []),
-    };
+    return new Map(rows.map((o) => [o.id, toLoaded(o)]));
   }
 
   /**
@@ -642,17 +616,17 @@ export class OrderSagaService {
   }
 
   /**
-   * Writes a decision in one statement: the order (only if still at `version`), its lines, the
-   * timeline, the cause's message id (so it is never applied twice) and the commands (outbox).
-   * Every part but the order's own update is added once per row that update returns, so a lost
-   * race writes nothing; a cause applied before fails the statement on its message id.
+   * Writes a decision in one statement: the order (only if still at `version`) with the cause's
+   * message id added to its applied ones (so it is never applied twice), its lines, the timeline
+   * and the commands (outbox). Every part but the order's own update is added once per row that
+   * update returns, so a lost race writes nothing.
    */
   private async write(
     db: Executor,
     { decision, retry, messages }: Advanced,
     version: number,
     cause: SagaMessage | null,
-  ): Promise<'written' | 'conflict' | 'duplicate'> {
+  ): Promise<'written' | 'conflict'> {
     const { state } = decision;
     const p = new SqlParams();
     const keep = retry === 'keep';
@@ -663,6 +637,7 @@ export class OrderSagaService {
                 payment_state = ${p.add(state.payment)},
                 next_retry_at = ${keep ? 'next_retry_at' : p.add(retry.at, 'timestamptz')},
                 retry_count = ${keep ? 'retry_count' : p.add(retry.count, 'integer')},
+                applied = ${cause ? `array_append(applied, ${p.add(cause.messageId, 'uuid')})` : 'applied'},
                 version = version + 1, updated_at = now()
           WHERE id = ${p.add(state.orderId)} AND version = ${p.add(version, 'integer')}
           RETURNING id)`,
@@ -681,24 +656,14 @@ export class OrderSagaService {
           WHERE ol.order_id = o.id AND ol.product_id = v.product_id)`,
       `t AS (${this.timelineInsert(p, decision)})`,
     ];
-    if (cause) {
-      parts.push(
-        `m AS (INSERT INTO processed_messages (message_id) SELECT ${p.add(cause.messageId, 'uuid')} FROM o)`,
-      );
-    }
     if (messages.length > 0) parts.push(`ob AS (${outboxInsert(p, messages, { onlyIf: 'o' })})`);
     const notify = messages.length > 0 ? `, ${NOTIFY_OUTBOX}` : '';
-    try {
-      const written = await this.run<unknown[]>(
-        db,
-        `WITH ${parts.join(',\n')} SELECT o.id${notify} FROM o`,
-        p.values,
-      );
-      return written.length === 1 ? 'written' : 'conflict';
-    } catch (error) {
-      if (cause && isUniqueViolation(error)) return 'duplicate';
-      throw error;
-    }
+    const written = await this.run<unknown[]>(
+      db,
+      `WITH ${parts.join(',\n')} SELECT o.id${notify} FROM o`,
+      p.values,
+    );
+    return written.length === 1 ? 'written' : 'conflict';
   }
 
   /** The decision's timeline entries, added for the order part `o` (once it exists or changed). */
@@ -729,7 +694,7 @@ export class OrderSagaService {
 }
 
 /** An order row as read (with its lines) as the saga sees it. */
-function toLoaded(o: OrderRow & { lines: LineRow[] }, seen: boolean): Loaded {
+function toLoaded(o: OrderRow & { lines: LineRow[] }): Loaded {
   const state: SagaState = {
     orderId: o.id,
     customerId: o.customer_id,
@@ -753,7 +718,7 @@ function toLoaded(o: OrderRow & { lines: LineRow[] }, seen: boolean): Loaded {
     retryCount: o.retry_count,
     createdAt: new Date(o.created_at),
     traceId: o.trace_id,
-    seen,
+    applied: o.applied,
   };
 }
 
@@ -823,12 +788,6 @@ function recordFinished(finished: Finished[]): void {
 }
 
 type Retry = { at: Date | null; count: number } | 'keep';
-
-/** The message id a unique violation on processed_messages names (`Key (message_id)=(...)`). */
-function duplicateMessageId(error: unknown): string | undefined {
-  const detail = (error as { detail?: unknown }).detail;
-  return typeof detail === 'string' ? /\(message_id\)=\(([0-9a-f-]{36})\)/.exec(detail)?.[1] : undefined;
-}
 
 function mergeLines(lines: PlaceOrder['lines']): PlaceOrder['lines'] {
   const merged = new Map<string, number>();

@@ -7,6 +7,7 @@ import { Saga1763760000000 } from './migrations/1763760000000-saga';
 import { Trace1763780000000 } from './migrations/1763780000000-trace';
 import { Version1763800000000 } from './migrations/1763800000000-version';
 import { TimelineUnchecked1763840000000 } from './migrations/1763840000000-timeline-unchecked';
+import { AppliedReplies1763860000000 } from './migrations/1763860000000-applied-replies';
 
 /** Every entity and migration of the order database, in one place for the app and the migrate command. */
 export const orderEntities = [OrderEntity, OrderLineEntity];
@@ -18,4 +19,5 @@ export const orderMigrations = [
   Version1763800000000,
   BatchGuard1763820000000,
   TimelineUnchecked1763840000000,
+  AppliedReplies1763860000000,
 ];
