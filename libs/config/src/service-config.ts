@@ -37,8 +37,12 @@ export type ServiceConfig = z.infer<typeof serviceConfigSchema>;
 /** Consumer settings shared by every service that consumes commands or replies. */
 export const consumerConfigShape = {
   KAFKA_GROUP_ID: env.string(),
-  /** partitions handled side by side; each one is still handled one message at a time */
-  CONSUMER_CONCURRENCY: env.int({ min: 1, max: 64, fallback: 3 }),
+  /**
+   * partitions handled side by side; each one is still handled one message at a time, and their
+   * runs go to the batch handler together. At least the partitions one instance gets (6 topic
+   * partitions by default): the next fetch waits for the partitions of the last one
+   */
+  CONSUMER_CONCURRENCY: env.int({ min: 1, max: 64, fallback: 6 }),
   /** attempts in all before a failing message is dead-lettered */
   CONSUMER_RETRY_MAX_ATTEMPTS: env.int({ min: 1, max: 100, fallback: 8 }),
   CONSUMER_RETRY_INITIAL_MS: env.int({ min: 1, max: 60_000, fallback: 100 }),

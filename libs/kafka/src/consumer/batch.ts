@@ -2,10 +2,11 @@ import type { AnyEnvelope } from '@tcc/contracts';
 import { outgoingTraceparent, TRACEPARENT_HEADER } from '@tcc/observability';
 
 /**
- * The pattern of an app's batch handler: `@EventPattern(BATCH_PATTERN)`. It receives runs of
- * decoded, schema-valid messages taken from one partition, in offset order, and answers how many
- * leading messages it handled: all of those in ONE transaction, with each one's effect decided in
- * offset order as if they had come one at a time. It may answer 0 (the first message then goes to
+ * The pattern of an app's batch handler: `@EventPattern(BATCH_PATTERN)`. It receives a sequence of
+ * decoded, schema-valid messages: the runs of the partitions fetched together, one after another,
+ * each partition's in offset order (see RunMerger). It answers how many leading messages it
+ * handled: all of those in ONE transaction, with each one's effect decided in sequence order as if
+ * they had come one at a time. It may answer 0 (the first message then goes to
  * its own `@EventPattern(type)` handler, as does every message it fails on); a throw writes nothing
  * and counts as 0. So the batch handler is the fast path, and the per-message handlers stay the
  * complete, authoritative one.

@@ -347,6 +347,51 @@ describe('KafkaConsumerServer with a batch handler', () => {
     await waitFor(f.committedEverything, { description: 'offsets committed past the poison' });
   });
 
+  it('merges the runs of the partitions fetched together into one batch, each partition in order', async () => {
+    // each round is one produce request over the three partitions, so one fetch usually brings all
+    // three; a fetch that brought them apart still handles every message, merely unmerged
+    const byPartition = (n: number) => `partition-${n % 3}`;
+    for (let round = 0; round < 5 && !batches.some((b) => spansPartitions(b)); round++) {
+      const from = round * 30 + 1;
+      const values = pings(from, from + 29).map((p) => ({ ...p, correlationId: byPartition(p.payload.n) }));
+      await f.producer.send({
+        topic: f.topic,
+        acks: -1,
+        messages: values.map((v) => ({ partition: v.payload.n % 3, value: JSON.stringify(v) })),
+      });
+      await waitFor(() => handled.length >= from + 29, { description: `round ${round + 1} handled` });
+    }
+    expect(batches.some((b) => spansPartitions(b))).toBe(true);
+    for (let p = 0; p < 3; p++) {
+      const ns = handled.filter((h) => h.correlationId === `partition-${p}`).map((h) => h.n);
+      expect(ns).toEqual([...ns].sort((a, b) => a - b));
+    }
+    expect(new Set(handled.map((h) => h.n)).size).toBe(handled.length);
+    await waitFor(f.committedEverything, { description: 'offsets committed to the end' });
+
+    function spansPartitions(batch: number[]): boolean {
+      return new Set(batch.map((n) => n % 3)).size > 1;
+    }
+  });
+
+  it('merges a run that stops in one partition with the others, offering those after it again', async () => {
+    // partition 0 (3, 6, 9, 12) stops the batch at its second message; 1 and 2 still go through
+    const values = pings(1, 12, (n) => (n === 6 ? { notInBatch: true } : {}));
+    await f.producer.send({
+      topic: f.topic,
+      acks: -1,
+      messages: values.map((v) => ({ partition: v.payload.n % 3, value: JSON.stringify(v) })),
+    });
+    await waitFor(() => handled.length >= 12, { description: '12 pings handled' });
+    expect([...handled.map((h) => h.n)].sort((a, b) => a - b)).toEqual(values.map((v) => v.payload.n));
+    expect(handled.find((h) => h.n === 6)?.via).toBeUndefined();
+    for (let p = 0; p < 3; p++) {
+      const ns = handled.filter((h) => h.n % 3 === p).map((h) => h.n);
+      expect(ns).toEqual([...ns].sort((a, b) => a - b));
+    }
+    await waitFor(f.committedEverything, { description: 'offsets committed to the end' });
+  });
+
   it("runs each batched message's work in its own trace and log context", async () => {
     const traceIds = ['a', 'b', 'c'].map((c) => c.repeat(32));
     await f.producer.send({

@@ -31,6 +31,7 @@ import { OffsetCommitter } from './offset-committer';
 import type { MessageSchemas } from './errors';
 import { BATCH_PATTERN } from './batch';
 import type { BatchedMessage } from './batch';
+import { RunMerger } from './run-merger';
 
 export interface KafkaConsumerServerOptions {
   kafka: Kafka;
@@ -60,6 +61,8 @@ const STACK_LIMIT = 4_000;
  * statement's parameters and the decided state of a batch to a few hundred KiB.
  */
 const MAX_BATCH = 200;
+/** The most messages in one call of the batch handler when the runs of several partitions merge. */
+const MAX_MERGED = 400;
 const MAX_FETCH_BYTES_PER_PARTITION = 256 * 1024;
 
 /**
@@ -84,6 +87,8 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   private readonly log = new Logger(KafkaConsumerServer.name);
   /** handlers by pattern: Nest's lookup normalises the pattern on every call (1% of a profile) */
   private readonly handlers = new Map<string, Handler | null>();
+  /** the batch handler, fed with the runs of every partition of a fetch at once */
+  private merger: RunMerger<BatchedMessage> | undefined;
 
   constructor(private readonly options: KafkaConsumerServerOptions) {
     super();
@@ -218,7 +223,9 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
           if (!d?.ok) break;
           run.push(d);
         }
-        if (run.length > 1) handled = await this.track(this.processRun(topic, partition, run, batchHandler));
+        // even a run of one: it may merge with other partitions' runs (a handler answers 0 for a
+        // lone message it would rather leave to the single path)
+        handled = await this.track(this.processRun(topic, partition, run, batchHandler));
       }
       if (handled === 0) {
         const one = { topic, partition, message: first.message, heartbeat, pause };
@@ -240,9 +247,24 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   }
 
   /**
-   * Offers the batch handler a run of decoded messages; returns how many leading ones it wrote.
-   * A failure writes nothing (the handler's transaction rolled back) and returns 0, so the first
-   * message goes through the single-message path with its retries and dead letters.
+   * The batch handler behind a RunMerger: the partitions of one fetch offer their runs in the same
+   * turn of the event loop, and they go to the handler as one sequence (one statement, one commit).
+   */
+  private mergerOf(handler: Handler): RunMerger<BatchedMessage> {
+    this.merger ??= new RunMerger(async (messages) => {
+      const result: unknown = await lastValueFrom(this.transformToObservable(await handler(messages)), {
+        defaultValue: 0,
+      });
+      return typeof result === 'number' && Number.isInteger(result) ? result : 0;
+    }, MAX_MERGED);
+    return this.merger;
+  }
+
+  /**
+   * Offers the batch handler a run of decoded messages (merged with the runs other partitions
+   * offer at the same moment); returns how many leading ones it wrote. A failure writes nothing
+   * (the handler's transaction rolled back) and returns 0, so the first message goes through the
+   * single-message path with its retries and dead letters.
    */
   private async processRun(
     topic: string,
@@ -261,13 +283,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     });
     let handled: number;
     try {
-      const result: unknown = await lastValueFrom(this.transformToObservable(await handler(messages)), {
-        defaultValue: 0,
-      });
-      handled =
-        typeof result === 'number' && Number.isInteger(result)
-          ? Math.min(Math.max(result, 0), run.length)
-          : 0;
+      handled = await this.mergerOf(handler).offer(messages);
     } catch (error) {
       this.log.warn({
         msg: 'batch failed; its messages are handled one by one',
