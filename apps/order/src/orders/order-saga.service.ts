@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
@@ -11,6 +11,7 @@ import type { OrderReply, SagaMessage } from '@tcc/contracts';
 import { childSpan, counter, currentTrace, histogram, runInTrace, withLogContext } from '@tcc/observability';
 import { NOTIFY_OUTBOX, outboxInsert, SqlParams, writeAndWake } from '@tcc/outbox';
 import { ORDER_SETTINGS } from '../order.settings';
+import { newOrderId } from './order-id';
 import type { OrderSettings } from '../order.settings';
 import { decide, startSaga } from '../saga/order-saga';
 import type {
@@ -142,7 +143,7 @@ export class OrderSagaService {
   async place(request: PlaceOrder, idempotencyKey: string): Promise<PlaceResult> {
     const requestHash = hashRequest(request);
     const lines = mergeLines(request.lines);
-    const orderId = randomUUID();
+    const orderId = newOrderId();
     const now = Date.now();
     const deadline = new Date(now + this.settings.tryTimeoutMs);
     const holdUntil = new Date(deadline.getTime() + this.settings.confirmWindowMs);

@@ -8,6 +8,7 @@ import { Trace1763780000000 } from './migrations/1763780000000-trace';
 import { Version1763800000000 } from './migrations/1763800000000-version';
 import { TimelineUnchecked1763840000000 } from './migrations/1763840000000-timeline-unchecked';
 import { AppliedReplies1763860000000 } from './migrations/1763860000000-applied-replies';
+import { FewerIndexes1763880000000 } from './migrations/1763880000000-fewer-indexes';
 
 /** Every entity and migration of the order database, in one place for the app and the migrate command. */
 export const orderEntities = [OrderEntity, OrderLineEntity];
@@ -20,4 +21,5 @@ export const orderMigrations = [
   BatchGuard1763820000000,
   TimelineUnchecked1763840000000,
   AppliedReplies1763860000000,
+  FewerIndexes1763880000000,
 ];

@@ -3,6 +3,7 @@ import { Outbox1763750000000 } from '@tcc/outbox';
 import { ProductEntity } from './product.entity';
 import { Products1763740000000 } from './migrations/1763740000000-products';
 import { Reservations1763760000000 } from './migrations/1763760000000-reservations';
+import { FewerIndexes1763880000000 } from './migrations/1763880000000-fewer-indexes';
 
 /** Every entity and migration of the stock database, in one place for the app and the migrate command. */
 export const stockEntities = [ProductEntity];
@@ -11,4 +12,5 @@ export const stockMigrations = [
   Outbox1763750000000,
   Reservations1763760000000,
   BatchGuard1763820000000,
+  FewerIndexes1763880000000,
 ];
