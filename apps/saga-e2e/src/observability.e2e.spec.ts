@@ -95,15 +95,42 @@ describe('seeing inside: metrics, traces, API docs', () => {
     const parent = `00-${traceId}-00f067aa0ba902b7-01`;
     const product = await stack.createProduct(5, 100);
     const customer = await stack.openWallet(1_000);
+    const requestId = `e2e-${randomUUID()}`;
+    const idempotencyKey = randomUUID();
     const res = await stack.http<{ id: string }>(
       'order',
       'POST',
       '/orders',
       { customerId: customer, lines: [{ productId: product, quantity: 1 }] },
-      { 'idempotency-key': randomUUID(), traceparent: parent },
+      { 'idempotency-key': idempotencyKey, traceparent: parent, 'x-request-id': requestId },
     );
     expect(res.headers.get('traceparent')).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    expect(res.headers.get('x-request-id')).toBe(requestId);
     await stack.finalOrder(res.body.id);
+
+    // the request's own line: which request it was, how it ended, and its span
+    const spanId = res.headers.get('traceparent')?.split('-')[2];
+    const completed = await waitFor(
+      () =>
+        stack.processes
+          .get('order')
+          ?.logs()
+          .find((l) => l['msg'] === 'request completed' && (l['req'] as { id?: string }).id === requestId),
+      { description: 'the request line of POST /orders' },
+    );
+    expect(completed).toMatchObject({
+      level: 'info',
+      service: 'order',
+      req: { id: requestId, method: 'POST', url: '/orders', idempotencyKey, remoteAddress: '127.0.0.1' },
+      res: { statusCode: 202 },
+      traceId,
+      spanId,
+    });
+    // without an x-request-id of its own, a request gets one
+    const other = await stack.http('order', 'GET', `/orders/${res.body.id}`);
+    expect(other.headers.get('x-request-id')).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+    );
 
     const trace = await topicsCli(stack.prefix, 'trace', res.body.id, '--json');
     const messages = JSON.parse(trace.stdout) as { type: string; headers: Record<string, string> }[];

@@ -318,6 +318,37 @@ describe('TCC order saga, end to end', () => {
       },
     );
 
+    it('a body too large, of another type, or in another charset: 413, 400 naming the problem, 415', async () => {
+      const headers = (type: string) => ({ 'idempotency-key': randomUUID(), 'content-type': type });
+      const big = await stack.http(
+        'order',
+        'POST',
+        '/orders',
+        { ...valid, pad: 'x'.repeat(100 * 1024) },
+        headers('application/json'),
+      );
+      expect(big).toMatchObject({
+        status: 413,
+        body: { statusCode: 413, message: 'request entity too large' },
+      });
+      const text = await stack.http('order', 'POST', '/orders', JSON.stringify(valid), headers('text/plain'));
+      expect(text).toMatchObject({
+        status: 400,
+        body: { message: 'invalid request body: (root): Invalid input: expected object, received undefined' },
+      });
+      const latin1 = await stack.http(
+        'order',
+        'POST',
+        '/orders',
+        valid,
+        headers('application/json; charset=latin1'),
+      );
+      expect(latin1).toMatchObject({
+        status: 415,
+        body: { statusCode: 415, message: 'unsupported charset "LATIN1"' },
+      });
+    });
+
     it('GET /orders/:id: 400 for a malformed id, 404 for an unknown one', async () => {
       const malformed = await stack.http<{ message: string }>('order', 'GET', '/orders/not-a-uuid');
       expect(malformed.status).toBe(400);

@@ -4,6 +4,8 @@ import type { DynamicModule } from '@nestjs/common';
 import { LoggerModule, PinoLogger } from 'nestjs-pino';
 import { destination } from 'pino';
 import type { DestinationStream } from 'pino';
+import { pinoHttp } from 'pino-http';
+import type { Options } from 'pino-http';
 import { Store, storage } from 'nestjs-pino/storage';
 import type { Params } from 'nestjs-pino';
 import { CORRELATION_HEADER } from './correlation';
@@ -21,6 +23,8 @@ export interface LoggingOptions {
  */
 export function pinoParams({ service, level }: LoggingOptions): Params {
   return {
+    // no Nest middleware: the HTTP server runs requestLogging() in its first hook (libs/service)
+    forRoutes: [],
     pinoHttp: [
       {
         level,
@@ -82,6 +86,23 @@ function stdout(): DestinationStream {
 
 export function loggingModule(options: LoggingOptions): DynamicModule {
   return LoggerModule.forRoot(pinoParams(options));
+}
+
+/**
+ * What nestjs-pino's middleware does, as one function of Node's request and response for an HTTP
+ * server's hook: pino-http with the LoggerModule's options (the request id, the "request
+ * completed" line), then `next` with the request's logger as the one every log line inside it
+ * goes through.
+ */
+export function requestLogging(
+  params: Params,
+): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
+  const [options, stream] = Array.isArray(params.pinoHttp) ? params.pinoHttp : [params.pinoHttp as Options];
+  const log = pinoHttp(options, stream);
+  return (req, res, next) => {
+    log(req, res);
+    storage.run(new Store(req.log), next);
+  };
 }
 
 /**

@@ -79,8 +79,9 @@ interface MinimalResponse {
 }
 
 /**
- * Express middleware: every HTTP request is a span, in the caller's trace if it sent a
+ * Runs `next` as a span of its own: every HTTP request is one, in the caller's trace if it sent a
  * traceparent header, else in a new trace; the response names it in its own traceparent header.
+ * Takes Node's request and response, so any HTTP framework's first hook can call it.
  */
 export function traceRequests(req: MinimalRequest, res: MinimalResponse, next: () => void): void {
   const given = req.headers[TRACEPARENT_HEADER];

@@ -5,6 +5,8 @@ export * from './run-migrations';
 export * from './run-seed';
 export * from './periodic-task';
 export * from './http/zod-validation.pipe';
+export * from './http/http-server';
+export * from './http/body-parsers';
 export * from './metrics.controller';
 export * from './http/api-docs';
 export * from './expiry-sweeper';

@@ -1,14 +1,17 @@
 import { Logger } from '@nestjs/common';
 import type { DynamicModule, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
 import type { z } from 'zod';
 import { ConfigError, loadConfig } from '@tcc/config';
 import type { ServiceConfig } from '@tcc/config';
 import { describeDatabaseError } from '@tcc/database';
-import { BootLogger, traceRequests } from '@tcc/observability';
+import { BootLogger } from '@tcc/observability';
 import { connectKafkaConsumer } from '@tcc/kafka';
 import { setupApiDocs } from './http/api-docs';
+import { useBodyParsers } from './http/body-parsers';
+import { httpAdapter, traceAndLogRequests } from './http/http-server';
 import type { KafkaConsumerServer, KafkaConsumerServerOptions } from '@tcc/kafka';
 
 export interface ServiceDefinition<C extends ServiceConfig> {
@@ -36,16 +39,18 @@ export async function runService<C extends ServiceConfig>(
   definition: ServiceDefinition<C>,
 ): Promise<RunningService> {
   const config = loadConfigOrExit(definition.name, definition.configSchema) as C;
-  let app: INestApplication | undefined;
+  let app: NestFastifyApplication | undefined;
   let consumer: KafkaConsumerServer | undefined;
   try {
-    app = await NestFactory.create(definition.module(config), {
+    app = await NestFactory.create<NestFastifyApplication>(definition.module(config), httpAdapter(), {
       logger: new BootLogger(definition.name, config.LOG_LEVEL),
       abortOnError: false,
+      // bodies are read by useBodyParsers, as Express read them
+      bodyParser: false,
     });
     app.useLogger(app.get(PinoNestLogger));
-    // before Nest's own middleware (and so before the request log), every request becomes a span
-    app.use(traceRequests);
+    traceAndLogRequests(app);
+    useBodyParsers(app);
     setupApiDocs(app, definition.name, definition.description);
     if (definition.consumer) consumer = connectKafkaConsumer(app, definition.consumer(app, config));
     await app.startAllMicroservices();

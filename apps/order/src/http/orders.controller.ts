@@ -11,7 +11,6 @@ import {
   Res,
   UnprocessableEntityException,
 } from '@nestjs/common';
-import type { Response } from 'express';
 import { z } from 'zod';
 import { ids } from '@tcc/contracts';
 import { ApiIdempotencyKey, ApiJsonBody, ApiProblem, ZodValidationPipe } from '@tcc/service';
@@ -28,6 +27,11 @@ export const placeOrderBody = z.strictObject({
     .max(50, 'an order has at most 50 lines'),
 });
 export type PlaceOrderBody = z.infer<typeof placeOrderBody>;
+
+/** The part of the (Fastify) reply the handler needs: its headers. */
+interface ReplyHeaders {
+  header(name: string, value: string): unknown;
+}
 
 const idempotencyKey = z
   .string({ error: 'the Idempotency-Key header is required' })
@@ -57,7 +61,7 @@ export class OrdersController {
   async place(
     @Headers('idempotency-key') key: string | undefined,
     @Body(new ZodValidationPipe(placeOrderBody)) body: PlaceOrderBody,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) reply: ReplyHeaders,
   ): Promise<OrderView> {
     const parsedKey = idempotencyKey.safeParse(key);
     if (!parsedKey.success) {
@@ -79,8 +83,8 @@ export class OrdersController {
     // a new order comes back from the statement that wrote it; a replayed one is read as it is now
     const order = result.kind === 'created' ? result.order : await this.orders.view(result.orderId);
     if (!order) throw new Error(`order ${result.orderId} vanished`);
-    res.setHeader('Location', `/orders/${order.id}`);
-    if (result.kind === 'replayed') res.setHeader('Idempotent-Replayed', 'true');
+    reply.header('Location', `/orders/${order.id}`);
+    if (result.kind === 'replayed') reply.header('Idempotent-Replayed', 'true');
     return order;
   }
 

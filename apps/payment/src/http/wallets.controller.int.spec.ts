@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { INestApplication } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { createMessage } from '@tcc/contracts';
 import { postgresDataSourceOptions } from '@tcc/database';
+import { httpAdapter, useBodyParsers } from '@tcc/service';
 import { createTestDatabase } from '@tcc/testing';
 import type { TestDatabase } from '@tcc/testing';
 import { PaymentTccService } from '../holds/payment-tcc.service';
@@ -16,7 +17,7 @@ import { WalletsController } from './wallets.controller';
 describe('wallets HTTP API (real PostgreSQL)', () => {
   let database: TestDatabase;
   let db: DataSource;
-  let app: INestApplication;
+  let app: NestFastifyApplication;
   let base: string;
 
   beforeAll(async () => {
@@ -36,7 +37,12 @@ describe('wallets HTTP API (real PostgreSQL)', () => {
       controllers: [WalletsController],
       providers: [WalletsService, { provide: getDataSourceToken(), useValue: db }],
     }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
+    // the services' HTTP server, without the request logs
+    app = moduleRef.createNestApplication<NestFastifyApplication>(httpAdapter(), {
+      logger: false,
+      bodyParser: false,
+    });
+    useBodyParsers(app);
     await app.listen(0, '127.0.0.1');
     base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   });

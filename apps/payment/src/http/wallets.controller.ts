@@ -37,9 +37,9 @@ const IdempotencyKey = createParamDecorator(
     ctx.switchToHttp().getRequest<{ headers: Record<string, unknown> }>().headers['idempotency-key'],
 );
 
-/** The part of the (Express) response a handler needs to choose 200 or 201. */
-interface ResponseStatus {
-  status(code: number): unknown;
+/** The part of the (Fastify) reply a handler needs to choose 200 or 201. */
+interface ReplyStatus {
+  code(statusCode: number): unknown;
 }
 
 /** Operators' and tests' view of the wallets: create, read, top up; and the holds of orders. */
@@ -86,15 +86,15 @@ export class WalletsController {
     @Param('customerId', new ZodValidationPipe(ids.customerId, 'customer id')) customerId: string,
     @IdempotencyKey(new ZodValidationPipe(idempotencyKey, 'Idempotency-Key header')) key: string,
     @Body(new ZodValidationPipe(topUp)) body: z.infer<typeof topUp>,
-    @Res({ passthrough: true }) response: ResponseStatus,
+    @Res({ passthrough: true }) reply: ReplyStatus,
   ): Promise<TopUpView> {
     const result = await this.wallets.topUp(key, customerId, body.amount);
     switch (result.kind) {
       case 'applied':
-        response.status(201);
+        reply.code(201);
         return result.topUp;
       case 'replayed':
-        response.status(200);
+        reply.code(200);
         return result.topUp;
       case 'key-reused':
         throw new UnprocessableEntityException(
