@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Controller } from '@nestjs/common';
 import type { INestApplication } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { z } from 'zod';
@@ -129,7 +130,8 @@ function consumerFixture(controllers: (new (...args: never[]) => unknown)[]) {
     await createTopic(f.admin, deadLetterTopicOf(f.topic), 3);
 
     const moduleRef = await Test.createTestingModule({ controllers }).compile();
-    f.app = moduleRef.createNestApplication({ logger: false });
+    // the services' HTTP platform (no HTTP is served here: the consumer is the app's microservice)
+    f.app = moduleRef.createNestApplication(new FastifyAdapter(), { logger: false });
     f.server = connectKafkaConsumer(f.app, {
       kafka: f.kafka,
       producer: f.producer,
