@@ -37,4 +37,4 @@ HEALTHCHECK --interval=5s --timeout=3s --start-period=20s --retries=10 \
   CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # exec form through sh so SIGTERM reaches node directly (graceful shutdown)
 # a 192 MiB old space: V8 collects before a backlog's garbage takes RSS past 300 MB (see ./dev)
-CMD ["sh", "-c", "exec node --max-old-space-size=192 apps/${SERVICE}/dist/main.js"]
+CMD ["sh", "-c", "exec node --max-old-space-size=192 --no-flush-bytecode apps/${SERVICE}/dist/main.js"]

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { Client } from 'pg';
 import { cpuPerOrder, cpuSnapshot, metricValue } from './cpu';
+import type { CpuMs } from './cpu';
 import { latencyPlot, markdown } from './report';
 import type { BenchResult, StepResult } from './report';
 import { dueAt, percentiles } from './stats';
@@ -180,22 +181,30 @@ interface Sent {
   status?: string;
 }
 
-async function runStep(
+/**
+ * One step: sends `rate` orders a second for `durationS` seconds (open loop), then follows them to
+ * their final state. `sending` settles when the last order of the step has been sent, so the next
+ * step can start at once: the load never pauses between steps (a pause would let every queue and
+ * batch run empty, and the next step would measure the climb back from idle rather than the rate
+ * sustained). `result` settles once every order of the step is final (or given up).
+ */
+function runStep(
   rate: number,
   durationS: number,
   urls: Record<string, string> & { order: string },
   db: Client,
   pick: () => { customerId: string; productId: string },
-): Promise<StepResult> {
+): { sending: Promise<void>; result: Promise<StepResult> } {
   const total = rate * durationS;
-  const cpuBefore = await cpuSnapshot(urls);
   const sent: Sent[] = [];
   const inFlight: Promise<void>[] = [];
   const bar = new ProgressBar();
   let rejected = 0;
-  const start = Date.now() + 200;
+  let start = Date.now();
   let polling = true;
   const pending = new Map<string, Sent>();
+  const cpuBefore = cpuSnapshot(urls);
+  let cpuAfter: Promise<CpuMs> | undefined;
   const poller = (async () => {
     while (polling || pending.size > 0) {
       const ids = [...pending.keys()].slice(0, 5_000);
@@ -227,60 +236,72 @@ async function runStep(
       await sleep(500);
     }
   })();
-  for (let i = 0; i < total; i++) {
-    const wait = dueAt(start, rate, i) - Date.now();
-    if (wait > 0) await sleep(wait);
-    const s: Sent = { key: randomUUID(), sentAt: Date.now() };
-    sent.push(s);
-    const { customerId, productId } = pick();
-    const place = () =>
-      post(
-        `${urls.order}/orders`,
-        { customerId, lines: [{ productId, quantity: 1 }] },
-        { 'idempotency-key': s.key },
+  const sending = (async () => {
+    await cpuBefore;
+    start = Date.now();
+    for (let i = 0; i < total; i++) {
+      const wait = dueAt(start, rate, i) - Date.now();
+      if (wait > 0) await sleep(wait);
+      const s: Sent = { key: randomUUID(), sentAt: Date.now() };
+      sent.push(s);
+      const { customerId, productId } = pick();
+      const place = () =>
+        post(
+          `${urls.order}/orders`,
+          { customerId, lines: [{ productId, quantity: 1 }] },
+          { 'idempotency-key': s.key },
+        );
+      inFlight.push(
+        // a kept-alive socket the server closed just then fails the request (ECONNRESET): sent
+        // again under the same idempotency key, it places the order at most once
+        place()
+          .catch(place)
+          .then((res) => {
+            const id = (res.body as { id?: string } | undefined)?.id;
+            if (res.status === 202 && id) {
+              s.orderId = id;
+              pending.set(id, s);
+            } else rejected++;
+          })
+          .catch(() => void rejected++),
       );
-    inFlight.push(
-      // a kept-alive socket the server closed just then fails the request (ECONNRESET): sent again
-      // under the same idempotency key, it places the order at most once
-      place()
-        .catch(place)
-        .then((res) => {
-          const id = (res.body as { id?: string } | undefined)?.id;
-          if (res.status === 202 && id) {
-            s.orderId = id;
-            pending.set(id, s);
-          } else rejected++;
-        })
-        .catch(() => void rejected++),
-    );
-  }
-  await Promise.all(inFlight);
-  polling = false;
-  await poller;
-  bar.end();
-  const finals = sent.filter((s) => s.finalAt !== undefined);
-  // every order of the step has finished (or given up): all the CPU they cost is in
-  const cpuMsPerOrder = cpuPerOrder(cpuBefore, await cpuSnapshot(urls), finals.length);
-  const latencies = finals.map((s) => Math.max(0, (s.finalAt ?? 0) - s.sentAt));
-  const lastFinal = Math.max(start + durationS * 1_000, ...finals.map((s) => s.finalAt ?? 0));
-  return {
-    rate,
-    durationS,
-    sent: sent.length,
-    accepted: sent.filter((s) => s.orderId).length,
-    rejected,
-    final: finals.length,
-    confirmed: finals.filter((s) => s.status === 'CONFIRMED').length,
-    cancelled: finals.filter((s) => s.status === 'CANCELLED').length,
-    unfinished: sent.filter((s) => s.orderId && s.finalAt === undefined).length,
-    finalPerSecond: finals.length / ((lastFinal - start) / 1_000),
-    latencyMs: percentiles(latencies),
-    cpuMsPerOrder,
-    timeline: finals.map((s) => [
-      Math.round((s.sentAt - start) / 10) / 100,
-      Math.round(latencies[finals.indexOf(s)] ?? 0),
-    ]),
-  };
+    }
+    // the CPU of the step's window, the orders of the step: at a steady rate, the orders still in
+    // flight at its end cost what those of the step before cost at its start
+    cpuAfter = cpuSnapshot(urls);
+  })();
+  const result = (async (): Promise<StepResult> => {
+    await sending;
+    await Promise.all(inFlight);
+    polling = false;
+    await poller;
+    bar.end();
+    const finals = sent.filter((s) => s.finalAt !== undefined);
+    const accepted = sent.filter((s) => s.orderId).length;
+    const cpuMsPerOrder = cpuPerOrder(await cpuBefore, await (cpuAfter ?? cpuSnapshot(urls)), accepted);
+    const latencies = finals.map((s) => Math.max(0, (s.finalAt ?? 0) - s.sentAt));
+    const lastFinal = Math.max(start + durationS * 1_000, ...finals.map((s) => s.finalAt ?? 0));
+    return {
+      rate,
+      startedAt: new Date(start).toISOString(),
+      durationS,
+      sent: sent.length,
+      accepted,
+      rejected,
+      final: finals.length,
+      confirmed: finals.filter((s) => s.status === 'CONFIRMED').length,
+      cancelled: finals.filter((s) => s.status === 'CANCELLED').length,
+      unfinished: sent.filter((s) => s.orderId && s.finalAt === undefined).length,
+      finalPerSecond: finals.length / ((lastFinal - start) / 1_000),
+      latencyMs: percentiles(latencies),
+      cpuMsPerOrder,
+      timeline: finals.map((s) => [
+        Math.round((s.sentAt - start) / 10) / 100,
+        Math.round(latencies[finals.indexOf(s)] ?? 0),
+      ]),
+    };
+  })();
+  return { sending, result };
 }
 
 async function sampleRss(urls: Record<string, string>, ...into: Record<string, number>[]): Promise<void> {
@@ -378,15 +399,24 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     })();
     const steps: StepResult[] = [];
     try {
+      // each step starts as the one before it has sent its last order (see runStep)
+      let warmup: Promise<unknown> = Promise.resolve();
       if (warmupS > 0 && rates[0] !== undefined) {
         process.stderr.write(`warming up: ${warmupS} s at ${rates[0]}/s, not reported ...\n`);
-        await runStep(rates[0], warmupS, urls, db, pick);
+        const run = runStep(rates[0], warmupS, urls, db, pick);
+        await run.sending;
+        warmup = run.result;
       }
+      const running: Promise<StepResult>[] = [];
       for (const rate of rates) {
-        stepRssMb = {};
-        const step = await runStep(rate, durationS, urls, db, pick);
-        steps.push({ ...step, maxRssMb: stepRssMb });
+        const rss: Record<string, number> = {};
+        stepRssMb = rss;
+        const run = runStep(rate, durationS, urls, db, pick);
+        await run.sending;
+        running.push(run.result.then((step) => ({ ...step, maxRssMb: rss })));
       }
+      await warmup;
+      steps.push(...(await Promise.all(running)));
     } finally {
       sampling = false;
       await sampler;

@@ -2,6 +2,8 @@ import type { Percentiles } from './stats';
 
 export interface StepResult {
   rate: number;
+  /** when the step's first order was sent (ISO 8601), to line it up with logs and other samples */
+  startedAt: string;
   durationS: number;
   sent: number;
   accepted: number;
@@ -125,7 +127,7 @@ ${cpuRows}
 Machine: ${result.machine.cpus} cores, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}; Kafka, PostgreSQL, the
 three services and the load generator all on it. Open loop: orders are sent at a fixed rate
 whether or not earlier ones finished; latency is from sending POST /orders to the order's final
-state (its last update in the order database). ${result.warmupS > 0 ? `The steps followed ${result.warmupS} s of load at the first rate (not reported).` : 'No warm-up.'}
+state (its last update in the order database). ${result.warmupS > 0 ? `The steps followed ${result.warmupS} s of load at the first rate (not reported).` : 'No warm-up.'} The load never paused: each step started as the one before it had sent its last order.
 
 | rate | for | accepted | final/s | confirmed/cancelled/unfinished | p50 ms | p95 ms | p99 ms | max ms |
 |---|---|---|---|---|---|---|---|---|

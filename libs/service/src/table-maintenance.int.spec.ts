@@ -1,4 +1,6 @@
 import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { postgresDataSourceOptions } from '@tcc/database';
 import { migratedTestDatabase } from '@tcc/testing';
 import type { MigratedDatabase } from '@tcc/testing';
 import { STATISTICS_TARGET, TableMaintenance } from './table-maintenance';
@@ -75,6 +77,62 @@ describe('TableMaintenance against a real database', () => {
       `SELECT vacuum_count AS vacuums, n_dead_tup AS dead FROM pg_stat_user_tables WHERE relname = 'fences'`,
     );
     expect(stats).toEqual({ vacuums: '1', dead: '0' });
+  });
+
+  it('vacuums throttled as autovacuum does, and hands its connection back to the pool as it was', async () => {
+    const url = (database.db.options as { url: string }).url;
+    // one pooled connection: the maintenance session and the checks afterwards are the same backend
+    const pool = new DataSource(
+      postgresDataSourceOptions({ url, poolSize: 1, applicationName: 'maintenance-test', entities: [], migrations: [] }),
+    );
+    await pool.initialize();
+    try {
+      const settings = async () =>
+        (
+          await pool.query<Record<string, string>[]>(
+            `SELECT current_setting('vacuum_cost_delay') AS delay, current_setting('vacuum_cost_limit') AS "limit",
+                    current_setting('default_statistics_target') AS target`,
+          )
+        )[0];
+      const before = await settings();
+      expect(before?.delay).toBe('0');
+
+      // what the maintenance session sees while it works: the settings at each of its statements
+      const seen: { statement: string; delay: string | undefined; target: string | undefined }[] = [];
+      const createQueryRunner = pool.createQueryRunner.bind(pool);
+      jest.spyOn(pool, 'createQueryRunner').mockImplementation(() => {
+        const runner = createQueryRunner();
+        const query = runner.query.bind(runner);
+        runner.query = (async (statement: string, ...rest: unknown[]) => {
+          const result: unknown = await (query as (...a: unknown[]) => Promise<unknown>)(statement, ...rest);
+          const [now] = (await query(
+            `SELECT current_setting('vacuum_cost_delay') AS delay, current_setting('default_statistics_target') AS target`,
+          )) as { delay: string; target: string }[];
+          seen.push({ statement, delay: now?.delay, target: now?.target });
+          return result;
+        }) as typeof runner.query;
+        return runner;
+      });
+
+      await database.db.query(
+        `INSERT INTO fences SELECT gen_random_uuid(), 'p', 'RESERVED' FROM generate_series(1, 1000) n`,
+      );
+      await database.db.query(`UPDATE fences SET status = 'CONFIRMED'`);
+      await flushStats();
+      const maintained = new TableMaintenance(pool, 600_000);
+      expect(await maintained.round()).toEqual(['VACUUM ANALYZE fences']);
+
+      const vacuum = seen.find((s) => s.statement.startsWith('VACUUM'));
+      expect(vacuum).toEqual({
+        statement: 'VACUUM (SKIP_LOCKED, ANALYZE) "fences"',
+        delay: '2ms',
+        target: String(STATISTICS_TARGET),
+      });
+      // back in the pool, the connection runs the service's statements unthrottled again
+      expect(await settings()).toEqual(before);
+    } finally {
+      await pool.destroy();
+    }
   });
 
   it('leaves the outbox to the relay, which vacuums it itself', async () => {
