@@ -280,7 +280,7 @@ function runStep(
     const accepted = sent.filter((s) => s.orderId).length;
     const cpuMsPerOrder = cpuPerOrder(await cpuBefore, await (cpuAfter ?? cpuSnapshot(urls)), accepted);
     const latencies = finals.map((s) => Math.max(0, (s.finalAt ?? 0) - s.sentAt));
-    const lastFinal = Math.max(start + durationS * 1_000, ...finals.map((s) => s.finalAt ?? 0));
+    const lastFinal = finals.reduce((last, s) => Math.max(last, s.finalAt ?? 0), start + durationS * 1_000);
     return {
       rate,
       startedAt: new Date(start).toISOString(),
@@ -295,9 +295,10 @@ function runStep(
       finalPerSecond: finals.length / ((lastFinal - start) / 1_000),
       latencyMs: percentiles(latencies),
       cpuMsPerOrder,
-      timeline: finals.map((s) => [
+      // (the next step is already sending: nothing here may hold the event loop for long)
+      timeline: finals.map((s, i) => [
         Math.round((s.sentAt - start) / 10) / 100,
-        Math.round(latencies[finals.indexOf(s)] ?? 0),
+        Math.round(latencies[i] ?? 0),
       ]),
     };
   })();
