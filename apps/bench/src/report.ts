@@ -47,7 +47,8 @@ export function latencyPlot(result: BenchResult): string {
   const height = 420;
   const pad = { left: 60, right: 160, top: 30, bottom: 45 };
   const maxT = Math.max(1, ...result.steps.map((s) => s.durationS));
-  const maxL = Math.max(1, ...result.steps.flatMap((s) => s.timeline.map(([, l]) => l)));
+  // a loop, not Math.max(...all): a long run has more latencies than a call takes arguments
+  const maxL = result.steps.reduce((m, s) => s.timeline.reduce((n, [, l]) => Math.max(n, l), m), 1);
   const x = (t: number) => pad.left + (t / maxT) * (width - pad.left - pad.right);
   const y = (l: number) => height - pad.bottom - (l / maxL) * (height - pad.top - pad.bottom);
   const dots = result.steps

@@ -83,7 +83,13 @@ describe('TableMaintenance against a real database', () => {
     const url = (database.db.options as { url: string }).url;
     // one pooled connection: the maintenance session and the checks afterwards are the same backend
     const pool = new DataSource(
-      postgresDataSourceOptions({ url, poolSize: 1, applicationName: 'maintenance-test', entities: [], migrations: [] }),
+      postgresDataSourceOptions({
+        url,
+        poolSize: 1,
+        applicationName: 'maintenance-test',
+        entities: [],
+        migrations: [],
+      }),
     );
     await pool.initialize();
     try {
