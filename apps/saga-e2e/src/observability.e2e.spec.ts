@@ -141,12 +141,17 @@ describe('seeing inside: metrics, traces, API docs', () => {
     expect(new Set(messages.map((m) => m.headers['traceparent'])).size).toBeGreaterThan(1);
 
     for (const name of SERVICES) {
-      const lines =
-        stack.processes
-          .get(name)
-          ?.logs()
-          .filter((l) => l['traceId'] === traceId) ?? [];
-      expect([name, lines.length > 0]).toEqual([name, true]);
+      // each service writes its log in chunks (up to 50 ms after the line)
+      const lines = await waitFor(
+        () => {
+          const mine = stack.processes
+            .get(name)
+            ?.logs()
+            .filter((l) => l['traceId'] === traceId);
+          return mine && mine.length > 0 ? mine : undefined;
+        },
+        { description: `${name}'s log lines of the trace` },
+      );
       if (name !== 'order') expect(lines.every((l) => l['correlationId'] === res.body.id)).toBe(true);
     }
   });
