@@ -2,3 +2,4 @@ export * from './postgres';
 export * from './migrate';
 export * from './transformers';
 export * from './batch-guard';
+export * from './coalescer';

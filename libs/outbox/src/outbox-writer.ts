@@ -85,6 +85,12 @@ export function outboxInsert(
      */
     headersEach?: readonly Record<string, string>[];
     onlyIf?: string;
+    /**
+     * per message, the row of another part it belongs to (`values[i]` is matched against that part's
+     * `column`): a message is added only if its row was returned, e.g. the orders of one statement
+     * that placed several, of which some keys were taken already
+     */
+    joinEach?: { part: string; column: string; values: readonly unknown[]; cast: string };
     /** rewrites each envelope (SQL over `m.envelope`), e.g. to fill in a value `onlyIf` returned */
     envelope?: (envelope: string) => string;
   } = {},
@@ -127,12 +133,18 @@ export function outboxInsert(
       : params.add(JSON.stringify(headers), 'jsonb'),
   ];
   const [ids, topics, keys, types, envelopes, header] = columns;
+  const join = options.joinEach;
+  if (join && join.values.length !== messages.length) {
+    throw new Error(`outboxInsert: ${join.values.length} rows to join for ${messages.length} messages`);
+  }
   const from = options.onlyIf ? `${options.onlyIf}, ` : '';
   const headerColumns = each ? `, ${header}` : '';
+  const joinColumn = join ? `, ${params.add(join.values, `${join.cast}[]`)}` : '';
+  const joined = join ? ` JOIN ${join.part} ON ${join.part}.${join.column} = m.joined` : '';
   return `INSERT INTO outbox (message_id, topic, key, type, envelope, headers)
     SELECT m.message_id, m.topic, m.key, m.type, ${options.envelope ? options.envelope('m.envelope') : 'm.envelope'}, ${each ? 'm.headers' : header}
-      FROM ${from}unnest(${ids}, ${topics}, ${keys}, ${types}, ${envelopes}${headerColumns})
-           WITH ORDINALITY AS m(message_id, topic, key, type, envelope, ${each ? 'headers, ' : ''}n)
+      FROM ${from}unnest(${ids}, ${topics}, ${keys}, ${types}, ${envelopes}${headerColumns}${joinColumn})
+           WITH ORDINALITY AS m(message_id, topic, key, type, envelope, ${each ? 'headers, ' : ''}${join ? 'joined, ' : ''}n)${joined}
      ORDER BY m.n`;
 }
 

@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import { createMessage } from '@tcc/contracts';
 import type { AnyEnvelope, OrderReply } from '@tcc/contracts';
 import type { BatchedMessage } from '@tcc/kafka';
+import { childSpan, runInTrace } from '@tcc/observability';
 import { migratedTestDatabase, outboxEnvelopes } from '@tcc/testing';
 import type { MigratedDatabase } from '@tcc/testing';
 import { orderEntities, orderMigrations } from '../persistence/schema';
@@ -107,6 +108,48 @@ describe('order saga persistence (real PostgreSQL)', () => {
     const results = await Promise.all(Array.from({ length: 8 }, () => orders.place(request(), key)));
     expect(new Set(results.map((r) => r.orderId)).size).toBe(1);
     expect(results.filter((r) => r.kind === 'created')).toHaveLength(1);
+  });
+
+  it('writes concurrent placements together, each order whole with its own commands and trace', async () => {
+    const reused = randomUUID();
+    const requests = Array.from({ length: 20 }, (_, i) => {
+      const span = childSpan();
+      // two of them under one key with the same body, and a third under it with another body
+      const key = i === 5 || i === 6 || i === 7 ? reused : randomUUID();
+      const body = i === 6 ? request('customer-5') : i === 7 ? request('carol') : request(`customer-${i}`);
+      return { span, key, body, placed: runInTrace(span, () => orders.place(body, key)) };
+    });
+    const results = await Promise.all(requests.map((r) => r.placed));
+
+    const created = results.filter((r) => r.kind === 'created');
+    expect(created).toHaveLength(18);
+    expect(results.slice(5, 8).map((r) => r.kind)).toEqual(['created', 'replayed', 'key-reused']);
+    expect(new Set(results.slice(5, 8).map((r) => r.orderId)).size).toBe(1);
+    for (const [i, r] of results.entries()) {
+      if (r.kind !== 'created') continue;
+      // what POST /orders answers is what was stored, for each order of a shared statement
+      const view = await orders.view(r.orderId);
+      expect(r.order).toEqual(view);
+      expect(view).toMatchObject({ customerId: requests[i]?.body.customerId, status: 'TRYING' });
+      expect(view?.lines.map((l) => l.productId)).toEqual(['p-1', 'p-2']);
+      expect(view?.timeline.map((t) => t.state)).toEqual(['trying']);
+      const rows = await db.query<{ type: string; traceparent: string }[]>(
+        `SELECT type, headers->>'traceparent' AS traceparent FROM outbox
+          WHERE envelope->>'correlationId' = $1 ORDER BY id`,
+        [r.orderId],
+      );
+      // its own request's trace, not that of the request it shared a statement with
+      expect(rows).toEqual([
+        { type: 'StockTry', traceparent: expect.stringContaining(requests[i]?.span.traceId ?? '-') },
+        { type: 'StockTry', traceparent: expect.stringContaining(requests[i]?.span.traceId ?? '-') },
+      ]);
+    }
+    // fewer statements than orders: the orders of one statement share its transaction's time
+    const [times] = await db.query<{ n: number }[]>(
+      'SELECT count(DISTINCT created_at)::int AS n FROM orders WHERE id = ANY($1::uuid[])',
+      [created.map((r) => r.orderId)],
+    );
+    expect(times?.n).toBeLessThan(created.length);
   });
 
   it('applies a reply once: a duplicate (same message id) changes nothing and sends nothing', async () => {

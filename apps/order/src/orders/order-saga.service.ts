@@ -3,12 +3,21 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import { batchExpect, isBatchConflict, PLAIN_INDEX_SCANS, preparedQuery } from '@tcc/database';
+import { batchExpect, Coalescer, isBatchConflict, PLAIN_INDEX_SCANS, preparedQuery } from '@tcc/database';
 import { replyHeaders } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
 import { createMessage } from '@tcc/contracts';
 import type { OrderReply, SagaMessage } from '@tcc/contracts';
-import { childSpan, counter, currentTrace, histogram, runInTrace, withLogContext } from '@tcc/observability';
+import {
+  childSpan,
+  counter,
+  currentTrace,
+  histogram,
+  outgoingTraceparent,
+  runInTrace,
+  TRACEPARENT_HEADER,
+  withLogContext,
+} from '@tcc/observability';
 import { NOTIFY_OUTBOX, outboxInsert, SqlParams, writeAndWake } from '@tcc/outbox';
 import { ORDER_SETTINGS } from '../order.settings';
 import { newOrderId } from './order-id';
@@ -84,6 +93,22 @@ type Executor = Pick<EntityManager, 'query'>;
 const MAX_CONFLICTS = 20;
 /** Orders kept in memory after a step, so the next reply need not read them (see `recent`). */
 const RECENT_ORDERS = 10_000;
+/** Most orders one placing statement writes. */
+const PLACEMENTS_PER_STATEMENT = 100;
+
+/** One POST /orders as its statement writes it. */
+interface Placement {
+  idempotencyKey: string;
+  requestHash: string;
+  deadline: Date;
+  holdUntil: Date;
+  traceId: string | null;
+  decision: SagaDecision;
+  /** the first commands, their ids fixed */
+  messages: SagaMessage[];
+  /** their outbox headers: the placing request's span as their parent */
+  headers: Record<string, string>;
+}
 
 /** What a step did: written (with the order as it is now), lost the version race, or a duplicate. */
 type StepOutcome = { finished: Finished[]; next: Loaded } | 'conflict' | 'duplicate';
@@ -130,6 +155,12 @@ export class OrderSagaService {
   private readonly log = new Logger('order');
   /** orders as this instance last wrote them, oldest first (Map order); final orders leave */
   private readonly recent = new Map<string, Loaded>();
+  /** the placements of concurrent requests, written together (see placeAll) */
+  private readonly placements = new Coalescer<Placement, ViewRow | undefined>((jobs) => this.placeAll(jobs), {
+    maxJobs: PLACEMENTS_PER_STATEMENT,
+    // one key per statement: a second request under it must see the first one's order
+    key: (job) => job.idempotencyKey,
+  });
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -155,41 +186,19 @@ export class OrderSagaService {
       holdUntil: holdUntil.toISOString(),
     });
     const { state } = decision;
-    // the order, its lines, its timeline and its first commands: one statement, all or nothing
-    const p = new SqlParams();
-    // ... and it returns the order as written, which POST /orders answers with: no second query
-    const created = await writeAndWake<ViewRow[]>(
-      this.db,
-      `WITH o AS (
-         INSERT INTO orders (id, customer_id, status, idempotency_key, request_hash, deadline_at, hold_until,
-                             payment_state, trace_id)
-         VALUES (${p.add(orderId)}, ${p.add(request.customerId)}, ${p.add(state.status)}, ${p.add(idempotencyKey)},
-                 ${p.add(requestHash)}, ${p.add(deadline)}, ${p.add(holdUntil)}, ${p.add(state.payment)},
-                 ${p.add(currentTrace()?.traceId ?? null)})
-         ON CONFLICT (idempotency_key) DO NOTHING RETURNING *),
-       l AS (
-         INSERT INTO order_lines (order_id, line_no, product_id, quantity, state)
-         SELECT o.id, v.n, v.product_id, v.quantity, v.state
-           FROM o, unnest(${p.add(
-             state.lines.map((l) => l.productId),
-             'text[]',
-           )}, ${p.add(
-             state.lines.map((l) => l.quantity),
-             'int[]',
-           )}, ${p.add(
-             state.lines.map((l) => l.state),
-             'text[]',
-           )}) WITH ORDINALITY AS v(product_id, quantity, state, n)
-         RETURNING *),
-       t AS (${this.timelineInsert(p, decision)} RETURNING *),
-       ob AS (${outboxInsert(p, this.messages(decision, null), { onlyIf: 'o' })})
-       SELECT o.*, (SELECT json_agg(l ORDER BY l.line_no) FROM l) AS lines,
-              (SELECT ${timelineOf('t')} FROM t) AS timeline, ${NOTIFY_OUTBOX}
-         FROM o`,
-      p.values,
-    );
+    // the request's span is the parent of the commands it sends, whichever statement writes them
+    const traceparent = outgoingTraceparent();
+    const row = await this.placements.submit({
+      idempotencyKey,
+      requestHash,
+      deadline,
+      holdUntil,
+      traceId: currentTrace()?.traceId ?? null,
+      decision,
+      messages: this.messages(decision, null),
+      headers: traceparent ? { [TRACEPARENT_HEADER]: traceparent } : {},
+    });
     let result: PlaceResult;
-    const [row] = created;
     if (row) {
       this.log.log({ msg: 'order placed', correlationId: orderId, lines: lines.length });
       this.remember({
@@ -215,6 +224,142 @@ export class OrderSagaService {
     }
     if (result.kind === 'created') sagaMetrics.started.inc();
     return result;
+  }
+
+  /**
+   * Places orders in ONE statement: each order, its lines, its timeline and its first commands, all
+   * or nothing per order. An order whose idempotency key is taken already is not written (nor its
+   * lines or commands), and answers undefined; the others answer the order as written, which
+   * POST /orders answers with: no second query. The placements of concurrent requests come here
+   * together (`placements`), so under load an order no longer pays a statement and a commit alone.
+   */
+  private async placeAll(jobs: readonly Placement[]): Promise<(ViewRow | undefined)[]> {
+    const states = jobs.map((j) => j.decision.state);
+    const lines = states.flatMap((s) => s.lines.map((l, i) => ({ orderId: s.orderId, n: i + 1, ...l })));
+    const timeline = jobs.flatMap((j) =>
+      j.decision.timeline.map((t) => ({ orderId: j.decision.state.orderId, ...t })),
+    );
+    const commands = jobs.flatMap((j) => j.messages.map((m) => ({ m, job: j })));
+    const p = new SqlParams();
+    const o = [
+      p.add(
+        states.map((s) => s.orderId),
+        'uuid[]',
+      ),
+      p.add(
+        states.map((s) => s.customerId),
+        'text[]',
+      ),
+      p.add(
+        states.map((s) => s.status),
+        'text[]',
+      ),
+      p.add(
+        jobs.map((j) => j.idempotencyKey),
+        'text[]',
+      ),
+      p.add(
+        jobs.map((j) => j.requestHash),
+        'text[]',
+      ),
+      p.add(
+        jobs.map((j) => j.deadline),
+        'timestamptz[]',
+      ),
+      p.add(
+        jobs.map((j) => j.holdUntil),
+        'timestamptz[]',
+      ),
+      p.add(
+        states.map((s) => s.payment),
+        'text[]',
+      ),
+      p.add(
+        jobs.map((j) => j.traceId),
+        'text[]',
+      ),
+    ];
+    const l = [
+      p.add(
+        lines.map((x) => x.orderId),
+        'uuid[]',
+      ),
+      p.add(
+        lines.map((x) => x.n),
+        'int[]',
+      ),
+      p.add(
+        lines.map((x) => x.productId),
+        'text[]',
+      ),
+      p.add(
+        lines.map((x) => x.quantity),
+        'int[]',
+      ),
+      p.add(
+        lines.map((x) => x.state),
+        'text[]',
+      ),
+    ];
+    const t = [
+      p.add(
+        timeline.map((x) => x.orderId),
+        'uuid[]',
+      ),
+      p.add(
+        timeline.map((x) => x.participant),
+        'text[]',
+      ),
+      p.add(
+        timeline.map((x) => x.state),
+        'text[]',
+      ),
+      p.add(
+        timeline.map((x) => x.detail),
+        'text[]',
+      ),
+    ];
+    const outbox = outboxInsert(
+      p,
+      commands.map((c) => c.m),
+      {
+        headersEach: commands.map((c) => c.job.headers),
+        joinEach: { part: 'o', column: 'id', values: commands.map((c) => c.m.correlationId), cast: 'uuid' },
+      },
+    );
+    const created = await writeAndWake<ViewRow[]>(
+      this.db,
+      `WITH v AS (
+         SELECT * FROM unnest(${o.join(', ')}) WITH ORDINALITY
+             AS v(id, customer_id, status, idempotency_key, request_hash, deadline_at, hold_until, payment_state,
+                  trace_id, n)),
+       o AS (
+         INSERT INTO orders (id, customer_id, status, idempotency_key, request_hash, deadline_at, hold_until,
+                             payment_state, trace_id)
+         SELECT id, customer_id, status, idempotency_key, request_hash, deadline_at, hold_until, payment_state, trace_id
+           FROM v ORDER BY v.n
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING *),
+       l AS (
+         INSERT INTO order_lines (order_id, line_no, product_id, quantity, state)
+         SELECT x.order_id, x.line_no, x.product_id, x.quantity, x.state
+           FROM unnest(${l.join(', ')}) AS x(order_id, line_no, product_id, quantity, state)
+           JOIN o ON o.id = x.order_id
+         RETURNING *),
+       t AS (
+         INSERT INTO order_timeline (order_id, participant, state, detail)
+         SELECT x.order_id, x.participant, x.state, x.detail
+           FROM unnest(${t.join(', ')}) WITH ORDINALITY AS x(order_id, participant, state, detail, n)
+           JOIN o ON o.id = x.order_id
+          ORDER BY x.n
+         RETURNING *),
+       ob AS (${outbox})
+       SELECT o.*, (SELECT json_agg(l ORDER BY l.line_no) FROM l WHERE l.order_id = o.id) AS lines,
+              (SELECT ${timelineOf('t')} FROM t WHERE t.order_id = o.id) AS timeline, ${NOTIFY_OUTBOX}
+         FROM o`,
+      p.values,
+    );
+    const byId = new Map(created.map((row) => [row.id, row]));
+    return states.map((s) => byId.get(s.orderId));
   }
 
   /** Applies one reply from stock or payment; a reply seen before (same message id) is skipped. */
