@@ -1,13 +1,19 @@
 import { Coalescer } from './coalescer';
 
+/** An error as pg reports it, with its SQLSTATE. */
+function pgError(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
 /** A statement runner that records each call and answers when the test lets it. */
-function recorder(fail: (jobs: readonly string[]) => boolean = () => false) {
+function recorder(fail: (jobs: readonly string[]) => Error | undefined = () => undefined) {
   const calls: string[][] = [];
   const waiting: (() => void)[] = [];
   const run = async (jobs: readonly string[]) => {
     calls.push([...jobs]);
     await new Promise<void>((resolve) => waiting.push(resolve));
-    if (fail(jobs)) throw new Error(`failed: ${jobs.join(',')}`);
+    const error = fail(jobs);
+    if (error) throw error;
     return jobs.map((j) => `done ${j}`);
   };
   /** lets every statement in flight finish, then waits for the ones they started */
@@ -58,8 +64,11 @@ describe('Coalescer', () => {
     expect(r.calls).toEqual([['x1'], ['y1', 'x2', 'z1'], ['x3']]);
   });
 
-  it('runs each job of a failed statement alone, and fails only the one that fails alone', async () => {
-    const r = recorder((jobs) => jobs.includes('bad'));
+  it('runs each job of a statement that failed for bad data alone, and fails only the one that fails alone', async () => {
+    // 22P02: invalid_text_representation, what one job's bad value gives
+    const r = recorder((jobs) =>
+      jobs.includes('bad') ? pgError(`failed: ${jobs.join(',')}`, '22P02') : undefined,
+    );
     const c = new Coalescer(r.run, { maxJobs: 10 });
     const first = c.submit('a');
     const rest = Promise.allSettled(['b', 'bad', 'c'].map((j) => c.submit(j)));
@@ -67,10 +76,26 @@ describe('Coalescer', () => {
     await expect(first).resolves.toBe('done a');
     expect(await rest).toEqual([
       { status: 'fulfilled', value: 'done b' },
-      { status: 'rejected', reason: new Error('failed: bad') },
+      { status: 'rejected', reason: pgError('failed: bad', '22P02') },
       { status: 'fulfilled', value: 'done c' },
     ]);
     expect(r.calls).toEqual([['a'], ['b', 'bad', 'c'], ['b'], ['bad'], ['c']]);
+  });
+
+  it('fails every job of a statement that failed for anything else at once, without running them again', async () => {
+    const away = pgError('connection terminated', '57P01');
+    const r = recorder((jobs) => (jobs.length > 1 ? away : undefined));
+    const c = new Coalescer(r.run, { maxJobs: 10 });
+    const first = c.submit('a');
+    const rest = Promise.allSettled(['b', 'c', 'd'].map((j) => c.submit(j)));
+    await r.release();
+    await expect(first).resolves.toBe('done a');
+    expect(await rest).toEqual([
+      { status: 'rejected', reason: away },
+      { status: 'rejected', reason: away },
+      { status: 'rejected', reason: away },
+    ]);
+    expect(r.calls).toEqual([['a'], ['b', 'c', 'd']]);
   });
 
   it('fails every job of a statement that answers the wrong number of results', async () => {

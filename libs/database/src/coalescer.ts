@@ -7,9 +7,11 @@
  * order or several).
  *
  * At most one statement runs at a time. Jobs with the same `key` never share a statement (the
- * later one goes into the next), so a statement can treat its jobs as independent. A failed
- * statement with several jobs is not blamed on all of them: each is run again on its own, and
- * only the job that fails alone gets the error.
+ * later one goes into the next), so a statement can treat its jobs as independent. A statement
+ * with several jobs that failed for what one job carries (`blames`: bad data, a constraint) is not
+ * blamed on all of them: each is run again on its own, and only the job that fails alone gets the
+ * error. Any other failure (the database away, a timeout) fails them all at once: run again one
+ * by one, each would wait for the same timeout behind the others.
  */
 export class Coalescer<J, R> {
   private queue: Queued<J, R>[] = [];
@@ -19,10 +21,16 @@ export class Coalescer<J, R> {
    * @param run runs the jobs as one statement; answers one result per job, in job order
    * @param options.maxJobs most jobs in one statement
    * @param options.key jobs with the same key go into different statements
+   * @param options.blames whether an error may be one job's doing (then each job runs again alone);
+   *   by default, PostgreSQL's data exceptions and integrity violations (SQLSTATE 22, 23)
    */
   constructor(
     private readonly run: (jobs: readonly J[]) => Promise<readonly R[]>,
-    private readonly options: { maxJobs: number; key?: (job: J) => string },
+    private readonly options: {
+      maxJobs: number;
+      key?: (job: J) => string;
+      blames?: (error: unknown) => boolean;
+    },
   ) {}
 
   submit(job: J): Promise<R> {
@@ -40,8 +48,9 @@ export class Coalescer<J, R> {
         try {
           this.settle(batch, await this.run(batch.map((q) => q.job)));
         } catch (error) {
-          if (batch.length === 1) batch[0]?.reject(error);
-          else for (const one of batch) await this.alone(one);
+          const blames = this.options.blames ?? isDataError;
+          if (batch.length > 1 && blames(error)) for (const one of batch) await this.alone(one);
+          else for (const q of batch) q.reject(error);
         }
       }
     } finally {
@@ -83,6 +92,12 @@ export class Coalescer<J, R> {
       one.reject(error);
     }
   }
+}
+
+/** PostgreSQL's data exceptions (22xxx) and integrity constraint violations (23xxx). */
+export function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }
 
 interface Queued<J, R> {
