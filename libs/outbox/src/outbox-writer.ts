@@ -69,6 +69,16 @@ const silentTexts = new Map<string, string>();
 const MAX_SILENT_TEXTS = 1_000;
 
 /**
+ * The headers an outbox row gets: `headers`, and the current span (a request, a message being
+ * handled) as the parent of what it sends. Taken in the sender's context: a statement written for
+ * several senders at once takes each one's (`outboxInsert`'s `headersEach`).
+ */
+export function outboxHeaders(headers: Record<string, string> = {}): Record<string, string> {
+  const traceparent = outgoingTraceparent();
+  return traceparent ? { [TRACEPARENT_HEADER]: traceparent, ...headers } : headers;
+}
+
+/**
  * The INSERT that puts `messages` in the outbox, to be one part (WITH) of a larger statement, so a
  * change and its messages are written in one round trip. With `onlyIf`, the name of another part,
  * the rows are added once per row that part returns: a guarded change that did not happen sends
@@ -95,10 +105,7 @@ export function outboxInsert(
     envelope?: (envelope: string) => string;
   } = {},
 ): string {
-  let headers = options.headers ?? {};
-  // the current span (a request, a message being handled) is the parent of what it sends
-  const traceparent = outgoingTraceparent();
-  if (traceparent) headers = { [TRACEPARENT_HEADER]: traceparent, ...headers };
+  const headers = outboxHeaders(options.headers);
   const each = options.headersEach;
   if (each && each.length !== messages.length) {
     throw new Error(`outboxInsert: ${each.length} header sets for ${messages.length} messages`);

@@ -8,17 +8,8 @@ import { replyHeaders } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
 import { createMessage } from '@tcc/contracts';
 import type { OrderReply, SagaMessage } from '@tcc/contracts';
-import {
-  childSpan,
-  counter,
-  currentTrace,
-  histogram,
-  outgoingTraceparent,
-  runInTrace,
-  TRACEPARENT_HEADER,
-  withLogContext,
-} from '@tcc/observability';
-import { NOTIFY_OUTBOX, outboxInsert, SqlParams, writeAndWake } from '@tcc/outbox';
+import { childSpan, counter, currentTrace, histogram, runInTrace, withLogContext } from '@tcc/observability';
+import { NOTIFY_OUTBOX, outboxHeaders, outboxInsert, SqlParams, writeAndWake } from '@tcc/outbox';
 import { ORDER_SETTINGS } from '../order.settings';
 import { newOrderId } from './order-id';
 import type { OrderSettings } from '../order.settings';
@@ -186,17 +177,17 @@ export class OrderSagaService {
       holdUntil: holdUntil.toISOString(),
     });
     const { state } = decision;
-    // the request's span is the parent of the commands it sends, whichever statement writes them
-    const traceparent = outgoingTraceparent();
+    const traceId = currentTrace()?.traceId ?? null;
     const row = await this.placements.submit({
       idempotencyKey,
       requestHash,
       deadline,
       holdUntil,
-      traceId: currentTrace()?.traceId ?? null,
+      traceId,
       decision,
       messages: this.messages(decision, null),
-      headers: traceparent ? { [TRACEPARENT_HEADER]: traceparent } : {},
+      // the request's span is the parent of the commands it sends, whichever statement writes them
+      headers: outboxHeaders(),
     });
     let result: PlaceResult;
     if (row) {
@@ -206,7 +197,7 @@ export class OrderSagaService {
         version: 0,
         retryCount: 0,
         createdAt: new Date(now),
-        traceId: currentTrace()?.traceId ?? null,
+        traceId,
         applied: [],
       });
       result = { kind: 'created', orderId, order: toView(row) };
@@ -236,9 +227,6 @@ export class OrderSagaService {
   private async placeAll(jobs: readonly Placement[]): Promise<(ViewRow | undefined)[]> {
     const states = jobs.map((j) => j.decision.state);
     const lines = states.flatMap((s) => s.lines.map((l, i) => ({ orderId: s.orderId, n: i + 1, ...l })));
-    const timeline = jobs.flatMap((j) =>
-      j.decision.timeline.map((t) => ({ orderId: j.decision.state.orderId, ...t })),
-    );
     const commands = jobs.flatMap((j) => j.messages.map((m) => ({ m, job: j })));
     const p = new SqlParams();
     const o = [
@@ -301,24 +289,6 @@ export class OrderSagaService {
         'text[]',
       ),
     ];
-    const t = [
-      p.add(
-        timeline.map((x) => x.orderId),
-        'uuid[]',
-      ),
-      p.add(
-        timeline.map((x) => x.participant),
-        'text[]',
-      ),
-      p.add(
-        timeline.map((x) => x.state),
-        'text[]',
-      ),
-      p.add(
-        timeline.map((x) => x.detail),
-        'text[]',
-      ),
-    ];
     const outbox = outboxInsert(
       p,
       commands.map((c) => c.m),
@@ -345,13 +315,11 @@ export class OrderSagaService {
            FROM unnest(${l.join(', ')}) AS x(order_id, line_no, product_id, quantity, state)
            JOIN o ON o.id = x.order_id
          RETURNING *),
-       t AS (
-         INSERT INTO order_timeline (order_id, participant, state, detail)
-         SELECT x.order_id, x.participant, x.state, x.detail
-           FROM unnest(${t.join(', ')}) WITH ORDINALITY AS x(order_id, participant, state, detail, n)
-           JOIN o ON o.id = x.order_id
-          ORDER BY x.n
-         RETURNING *),
+       t AS (${timelineRows(
+         p,
+         jobs.map((j) => j.decision),
+         'o',
+       )} RETURNING *),
        ob AS (${outbox})
        SELECT o.*, (SELECT json_agg(l ORDER BY l.line_no) FROM l WHERE l.order_id = o.id) AS lines,
               (SELECT ${timelineOf('t')} FROM t WHERE t.order_id = o.id) AS timeline, ${NOTIFY_OUTBOX}
@@ -468,9 +436,6 @@ export class OrderSagaService {
     const changed = [...orders.values()];
     const states = changed.map((o) => o.last.next.state);
     const lines = states.flatMap((s) => s.lines.map((l) => ({ orderId: s.orderId, ...l })));
-    const timeline = steps.flatMap(({ advanced }) =>
-      advanced.decision.timeline.map((t) => ({ orderId: advanced.next.state.orderId, ...t })),
-    );
     const commands = steps.flatMap((s) => s.advanced.messages.map((m) => ({ m, from: s.message })));
     const headersEach = await replyHeaders(commands.map((c) => c.from));
     const keep = (o: (typeof changed)[number]) => o.retry === 'keep';
@@ -541,24 +506,6 @@ export class OrderSagaService {
         'bigint[]',
       ),
     ];
-    const t = [
-      p.add(
-        timeline.map((x) => x.orderId),
-        'uuid[]',
-      ),
-      p.add(
-        timeline.map((x) => x.participant),
-        'text[]',
-      ),
-      p.add(
-        timeline.map((x) => x.state),
-        'text[]',
-      ),
-      p.add(
-        timeline.map((x) => x.detail),
-        'text[]',
-      ),
-    ];
     const outbox = outboxInsert(
       p,
       commands.map((c) => c.m),
@@ -583,11 +530,10 @@ export class OrderSagaService {
          UPDATE order_lines ol SET state = x.state, unit_price = x.unit_price
            FROM unnest(${l.join(', ')}) AS x(order_id, product_id, state, unit_price)
           WHERE ol.order_id = x.order_id AND ol.product_id = x.product_id),
-       t AS (
-         INSERT INTO order_timeline (order_id, participant, state, detail)
-         SELECT x.order_id, x.participant, x.state, x.detail
-           FROM unnest(${t.join(', ')}) WITH ORDINALITY AS x(order_id, participant, state, detail, n)
-          ORDER BY x.n),
+       t AS (${timelineRows(
+         p,
+         steps.map((step) => step.advanced.decision),
+       )}),
        ob AS (${outbox})
        SELECT ${batchExpect(`(SELECT count(*) FROM o) = ${expected}`, 'orders moved since they were read')},
               ${NOTIFY_OUTBOX}`,
@@ -894,6 +840,32 @@ function toView(order: ViewRow): OrderView {
     updatedAt: order.updated_at.toISOString(),
     timeline: order.timeline.map((t) => ({ ...t, at: new Date(t.at).toISOString() })),
   };
+}
+
+/**
+ * The INSERT of the timeline entries of several orders' decisions, in decision order, to be one
+ * part (WITH) of a larger statement. With `onlyOrdersOf`, the name of a part returning orders, an
+ * order's entries are added only if that part returned the order.
+ */
+function timelineRows(p: SqlParams, decisions: readonly SagaDecision[], onlyOrdersOf?: string): string {
+  const entries = decisions.flatMap((d) => d.timeline.map((t) => ({ orderId: d.state.orderId, ...t })));
+  const join = onlyOrdersOf ? `JOIN ${onlyOrdersOf} ON ${onlyOrdersOf}.id = x.order_id` : '';
+  return `INSERT INTO order_timeline (order_id, participant, state, detail)
+    SELECT x.order_id, x.participant, x.state, x.detail
+      FROM unnest(${p.add(
+        entries.map((x) => x.orderId),
+        'uuid[]',
+      )}, ${p.add(
+        entries.map((x) => x.participant),
+        'text[]',
+      )}, ${p.add(
+        entries.map((x) => x.state),
+        'text[]',
+      )}, ${p.add(
+        entries.map((x) => x.detail),
+        'text[]',
+      )}) WITH ORDINALITY AS x(order_id, participant, state, detail, n) ${join}
+     ORDER BY x.n`;
 }
 
 /** The timeline entries of `t` (order_timeline rows), oldest first, as a JSON array (an aggregate). */
