@@ -1,6 +1,10 @@
 import { Logger } from '@nestjs/common';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { ICustomPartitioner, KafkaConfig, LogEntry } from 'kafkajs';
+import { fixKafkajsIdleTimerLoop } from './request-queue-fix';
+
+// every process that talks to Kafka through this library (see request-queue-fix.ts)
+fixKafkajsIdleTimerLoop();
 
 export interface KafkaClientOptions {
   clientId: string;
