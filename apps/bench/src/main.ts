@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { Agent, request } from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,6 +9,8 @@ import { parseArgs } from 'node:util';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { Client } from 'pg';
 import { cpuPerOrder, cpuSnapshot, metricValue } from './cpu';
+import { KeepAliveClient } from './http-client';
+import type { JsonResponse } from './http-client';
 import type { CpuMs } from './cpu';
 import { latencyPlot, markdown } from './report';
 import type { BenchResult, StepResult } from './report';
@@ -61,43 +62,14 @@ function positive(name: string, value: string): number {
   return Number(value);
 }
 
-/**
- * node:http with kept-alive connections: the load generator runs on the machine it measures, and
- * global fetch (undici) cost about twice the CPU per request.
- */
-const keepAlive = new Agent({ keepAlive: true, maxSockets: 512 });
+/** One kept-alive client per service (see KeepAliveClient: node:http cost twice the CPU per request). */
+const clients = new Map<string, KeepAliveClient>();
 
-function post(
-  url: string,
-  body: unknown,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; body: unknown }> {
-  const payload = Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        agent: keepAlive,
-        headers: { 'content-type': 'application/json', 'content-length': payload.length, ...headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          try {
-            resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as unknown) : undefined });
-          } catch (error) {
-            reject(error instanceof Error ? error : new Error(String(error)));
-          }
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
+function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<JsonResponse> {
+  const { origin, pathname, search } = new URL(url);
+  let client = clients.get(origin);
+  if (!client) clients.set(origin, (client = new KeepAliveClient(origin)));
+  return client.post(`${pathname}${search}`, body, headers);
 }
 
 class ProgressBar {
@@ -422,6 +394,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       sampling = false;
       await sampler;
       await db.end();
+      for (const client of clients.values()) client.close();
     }
 
     let invariants: BenchResult['invariants'] = { exitCode: null, output: 'not run (--no-check)' };

@@ -75,12 +75,15 @@ export function pinoParams({ service, level }: LoggingOptions): Params {
 let out: DestinationStream | undefined;
 
 /**
- * Standard output, written in chunks: lines are collected for up to 50 ms (or 4 KiB) and written
+ * Standard output, written in chunks: lines are collected for up to 50 ms (or 64 KiB) and written
  * with one system call, instead of one write per line. Flushed on exit (also process.exit); a
- * SIGKILL loses at most the last 50 ms of lines.
+ * SIGKILL loses at most the last 50 ms of lines. Each write goes through libuv's thread pool (a
+ * hand-off to a worker thread and back); at 300 orders/s the order service logs about 450 KB a
+ * second, which in 4 KiB chunks was 110 writes a second, and in 64 KiB chunks is the 20 of the
+ * 50 ms flushes.
  */
 function stdout(): DestinationStream {
-  out ??= destination({ dest: 1, sync: false, minLength: 4_096, periodicFlush: 50 });
+  out ??= destination({ dest: 1, sync: false, minLength: 65_536, maxWrite: 262_144, periodicFlush: 50 });
   return out;
 }
 
