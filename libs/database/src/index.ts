@@ -3,3 +3,4 @@ export * from './migrate';
 export * from './transformers';
 export * from './batch-guard';
 export * from './coalescer';
+export * from './pg-array';

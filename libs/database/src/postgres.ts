@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import { QueryFailedError } from 'typeorm';
+import { encodeArrays } from './pg-array';
 import type { DataSource, DataSourceOptions, MixedList, EntitySchema } from 'typeorm';
 
 export interface PostgresOptions {
@@ -106,7 +107,7 @@ export async function preparedQuery<T>(db: DataSource, text: string, values: unk
   if (!name) return db.query<T>(text, values);
   const pool = (db.driver as unknown as { master: Pool }).master;
   try {
-    const result = await pool.query({ name, text, values });
+    const result = await pool.query({ name, text, values: encodeArrays(values) });
     return result.rows as T;
   } catch (error) {
     // the same error as db.query gives (a QueryFailedError keeping pg's code, detail, ...), so the

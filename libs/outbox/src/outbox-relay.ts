@@ -6,6 +6,7 @@ import { Client } from 'pg';
 import type { Message, TopicMessages } from 'kafkajs';
 import { DataSource } from 'typeorm';
 import { Headers } from '@tcc/contracts';
+import { pgArray } from '@tcc/database';
 import { counter, gauge } from '@tcc/observability';
 import type { AnyEnvelope } from '@tcc/contracts';
 import { backoffDelay, defaultRetryPolicy, KafkaConnections } from '@tcc/kafka';
@@ -229,7 +230,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
         text: `WITH sent AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]))
                SELECT id, topic, key, envelope, headers FROM outbox
                 WHERE id <> ALL($1::bigint[]) ORDER BY id LIMIT $2`,
-        values: [done, this.options.batchSize],
+        values: [pgArray(done), this.options.batchSize],
       });
       this.acknowledged = [];
       this.deleted(done.length);
