@@ -104,15 +104,35 @@ describe('KeepAliveClient', () => {
     expect(await client.post('/empty', {})).toEqual({ status: 204, body: undefined });
   });
 
-  it('fails a request whose connection the server closes, and goes on with a new connection', async () => {
+  it('sends a request again on a new connection when a reused one is closed before any answer', async () => {
     let n = 0;
-    const { client } = await setUp((req, _body, res) => {
-      if (n++ === 1) req.socket.destroy();
+    const { client, connections } = await setUp((req, _body, res) => {
+      if (n++ === 1)
+        req.socket.destroy(); // the second request, on the first request's connection
       else json(res, 200, { n });
     });
-    expect((await client.post('/', {})).status).toBe(200);
-    await expect(client.post('/', {})).rejects.toThrow();
+    expect((await client.post('/', {})).body).toEqual({ n: 1 });
     expect((await client.post('/', {})).body).toEqual({ n: 3 });
+    expect(connections()).toBe(2);
+  });
+
+  it('fails a request whose new connection the server closes, with the socket error', async () => {
+    const { client } = await setUp((req) => req.socket.destroy());
+    await expect(client.post('/', {})).rejects.toThrow();
+    expect(client.opened).toBe(1);
+  });
+
+  it('does not reuse a connection idle for longer than maxIdleMs', async () => {
+    const s = await serve((_req, _body, res) => json(res, 200, {}));
+    servers.push(s.server);
+    const client = new KeepAliveClient(s.url, 30);
+    clients.push(client);
+    await client.post('/', {});
+    await client.post('/', {});
+    expect(s.connections()).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await client.post('/', {});
+    expect(s.connections()).toBe(2);
   });
 
   it('does not reuse a connection the server asked to close, nor one it closed while idle', async () => {
