@@ -1,6 +1,6 @@
 export * from './backoff';
 export * from './kafka.client';
-export * from './request-queue-fix';
+export * from './kafkajs-patches';
 export * from './kafka.module';
 export * from './topics';
 export * from './consumer/errors';

@@ -1,10 +1,11 @@
 import { Logger } from '@nestjs/common';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { ICustomPartitioner, KafkaConfig, LogEntry } from 'kafkajs';
-import { fixKafkajsIdleTimerLoop } from './request-queue-fix';
+import { fixKafkajsIdleTimerLoop, fixKafkajsVarintAllocations } from './kafkajs-patches';
 
-// every process that talks to Kafka through this library (see request-queue-fix.ts)
+// every process that talks to Kafka through this library (see kafkajs-patches.ts)
 fixKafkajsIdleTimerLoop();
+fixKafkajsVarintAllocations();
 
 export interface KafkaClientOptions {
   clientId: string;

@@ -13,12 +13,16 @@ type RequestQueueClass = { prototype: RequestQueueLike } & (new (options: object
 /** kafkajs' own CHECK_PENDING_REQUESTS_INTERVAL: how soon a waiting request is looked at again. */
 const CHECK_PENDING_MS = 10;
 
-/** kafkajs' RequestQueue, the very module kafkajs itself loaded (resolved from its own folder). */
-export function kafkajsRequestQueue(): RequestQueueClass {
-  return createRequire(require.resolve('kafkajs'))('./src/network/requestQueue') as RequestQueueClass;
+/** A module of kafkajs' own, the very one kafkajs itself loaded (resolved from its own folder). */
+function kafkajsModule<T>(path: string): T {
+  return createRequire(require.resolve('kafkajs'))(path) as T;
 }
 
-const FIXED = Symbol.for('tcc.kafkajs.requestQueueFixed');
+export function kafkajsRequestQueue(): RequestQueueClass {
+  return kafkajsModule<RequestQueueClass>('./src/network/requestQueue');
+}
+
+const FIXED = Symbol.for('tcc.kafkajs.patched');
 
 /**
  * kafkajs 2.2.4 (the last release) keeps a timer loop running on every broker connection while
@@ -39,7 +43,7 @@ const FIXED = Symbol.for('tcc.kafkajs.requestQueueFixed');
 export function fixKafkajsIdleTimerLoop(RequestQueue: RequestQueueClass = kafkajsRequestQueue()): void {
   const proto = RequestQueue.prototype as RequestQueueLike & { [FIXED]?: true };
   if (typeof proto.scheduleCheckPendingRequests !== 'function')
-    throw new Error('kafkajs RequestQueue has no scheduleCheckPendingRequests: review request-queue-fix.ts');
+    throw new Error('kafkajs RequestQueue has no scheduleCheckPendingRequests: review kafkajs-patches.ts');
   if (proto[FIXED]) return;
   proto.scheduleCheckPendingRequests = function scheduleCheckPendingRequests(this: RequestQueueLike) {
     if (this.throttleCheckTimeoutId || this.pending.length === 0) return;
@@ -51,6 +55,44 @@ export function fixKafkajsIdleTimerLoop(RequestQueue: RequestQueueClass = kafkaj
       },
       untilUnthrottled > 0 ? untilUnthrottled : CHECK_PENDING_MS,
     );
+  };
+  proto[FIXED] = true;
+}
+
+/** What the fix uses of kafkajs' Encoder (src/protocol/encoder). */
+interface EncoderLike {
+  buf: Buffer;
+  offset: number;
+  ensureAvailable(length: number): void;
+  writeUVarInt(value: number): EncoderLike;
+}
+export type EncoderClass = { prototype: EncoderLike } & (new (initialSize?: number) => EncoderLike);
+
+export function kafkajsEncoder(): EncoderClass {
+  return kafkajsModule<EncoderClass>('./src/protocol/encoder');
+}
+
+/**
+ * kafkajs writes each unsigned varint (every record's length, offset delta, key and value lengths,
+ * header count, and each header's key and value lengths: about twenty per message here) by
+ * pushing its bytes into a new array and copying that into a new Buffer: 6% of what each service
+ * allocated at 300 orders/s. The replacement writes the same bytes (LEB128, 7 bits at a time, the
+ * high bit set on all but the last) straight into the encoder's buffer.
+ */
+export function fixKafkajsVarintAllocations(Encoder: EncoderClass = kafkajsEncoder()): void {
+  const proto = Encoder.prototype as EncoderLike & { [FIXED]?: true };
+  if (typeof proto.writeUVarInt !== 'function' || typeof proto.ensureAvailable !== 'function')
+    throw new Error('kafkajs Encoder has no writeUVarInt/ensureAvailable: review kafkajs-patches.ts');
+  if (proto[FIXED]) return;
+  proto.writeUVarInt = function writeUVarInt(this: EncoderLike, value: number) {
+    this.ensureAvailable(5); // a 32-bit value takes at most five
+    let v = value;
+    while ((v & 0xffffff80) !== 0) {
+      this.buf[this.offset++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.buf[this.offset++] = v & 0x7f;
+    return this;
   };
   proto[FIXED] = true;
 }
