@@ -13,7 +13,11 @@ type RequestQueueClass = { prototype: RequestQueueLike } & (new (options: object
 /** kafkajs' own CHECK_PENDING_REQUESTS_INTERVAL: how soon a waiting request is looked at again. */
 const CHECK_PENDING_MS = 10;
 
-/** A module of kafkajs' own, the very one kafkajs itself loaded (resolved from its own folder). */
+/**
+ * A module of kafkajs' own, the very one kafkajs itself loaded (resolved from its own folder, by
+ * Node's loader). Under Jest, which keeps a registry of its own, that is Node's copy, not the one a
+ * test imports; the services, their processes in the e2e tests included, run on Node's.
+ */
 function kafkajsModule<T>(path: string): T {
   return createRequire(require.resolve('kafkajs'))(path) as T;
 }
