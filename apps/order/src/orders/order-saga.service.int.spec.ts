@@ -90,6 +90,33 @@ describe('order saga persistence (real PostgreSQL)', () => {
     ]);
   });
 
+  it('keeps room on a full page of orders: a reply that leaves the status as it was stays on the page (HOT)', async () => {
+    // enough orders to fill the first pages (about 25 rows fit a page without fillfactor)
+    const placed = await Promise.all(
+      Array.from({ length: 80 }, (_, i) => orders.place(request(`hot-${i}`), `hot-key-${i}`)),
+    );
+    const pageOf = async (id: string) => {
+      const [row] = await db.query<{ page: string }[]>(
+        `SELECT (ctid::text::point)[0] AS page FROM orders WHERE id = $1`,
+        [id],
+      );
+      return Number(row?.page);
+    };
+    const pages = await Promise.all(placed.map((p) => pageOf(p.orderId)));
+    const first = placed[pages.indexOf(Math.min(...pages))]!;
+    const before = await pageOf(first.orderId);
+    expect(pages.filter((p) => p === before).length).toBeGreaterThan(10); // its page is as full as inserts make it
+
+    // one of the two lines reserved: the order stays TRYING, no indexed column changes
+    await orders.handleReply(reserved(first.orderId, 'p-1', 2, 500));
+
+    const [row] = await db.query<{ status: string }[]>('SELECT status FROM orders WHERE id = $1', [
+      first.orderId,
+    ]);
+    expect(row?.status).toBe('TRYING');
+    expect(await pageOf(first.orderId)).toBe(before);
+  });
+
   it('returns the same order for the same key and body, and refuses another body under that key', async () => {
     const key = randomUUID();
     const first = await orders.place(request(), key);

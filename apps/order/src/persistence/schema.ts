@@ -9,6 +9,7 @@ import { Version1763800000000 } from './migrations/1763800000000-version';
 import { TimelineUnchecked1763840000000 } from './migrations/1763840000000-timeline-unchecked';
 import { AppliedReplies1763860000000 } from './migrations/1763860000000-applied-replies';
 import { FewerIndexes1763880000000 } from './migrations/1763880000000-fewer-indexes';
+import { RoomForUpdates1763900000000 } from './migrations/1763900000000-room-for-updates';
 
 /** Every entity and migration of the order database, in one place for the app and the migrate command. */
 export const orderEntities = [OrderEntity, OrderLineEntity];
@@ -22,4 +23,5 @@ export const orderMigrations = [
   TimelineUnchecked1763840000000,
   AppliedReplies1763860000000,
   FewerIndexes1763880000000,
+  RoomForUpdates1763900000000,
 ];
