@@ -3,7 +3,7 @@ import { createMessage, Topics } from '@tcc/contracts';
 import { KafkaConnections } from '@tcc/kafka';
 import { migratedTestDatabase, readTopic, testBrokers, testKafka, uniqueName, waitFor } from '@tcc/testing';
 import type { MigratedDatabase } from '@tcc/testing';
-import { Outbox1763750000000 } from './outbox.migration';
+import { Outbox1763750000000, OutboxKeepsItsPages1763910000000 } from './outbox.migration';
 import { OutboxRelay } from './outbox-relay';
 import { Client } from 'pg';
 import {
@@ -22,7 +22,11 @@ describe('OutboxRelay against a real broker and database', () => {
   let prefix: string;
 
   beforeEach(async () => {
-    database = await migratedTestDatabase('outbox_relay', [], [Outbox1763750000000]);
+    database = await migratedTestDatabase(
+      'outbox_relay',
+      [],
+      [Outbox1763750000000, OutboxKeepsItsPages1763910000000],
+    );
     prefix = `${uniqueName('relay')}.`;
     kafka = new KafkaConnections({
       clientId: 'relay-test',
@@ -168,5 +172,29 @@ describe('OutboxRelay against a real broker and database', () => {
     }
     await relay.drain();
     await waitFor(async () => (await vacuumCount()) > before, { description: 'a VACUUM of the outbox' });
+  });
+
+  it('keeps its pages when vacuumed empty: truncating them would lock every writer out', async () => {
+    const orderId = randomUUID();
+    await database.db.transaction((m) =>
+      enqueueMessages(
+        m,
+        Array.from({ length: 200 }, (_, n) => command(orderId, n)),
+      ),
+    );
+    const size = async () => {
+      const [row] = await database.db.query<{ pages: string }[]>(
+        `SELECT pg_relation_size('outbox') / current_setting('block_size')::int AS pages`,
+      );
+      return Number(row?.pages);
+    };
+    const filled = await size();
+    expect(filled).toBeGreaterThan(1);
+    await relay.drain();
+    await relay.beforeApplicationShutdown(); // its last round deletes the last batch's rows
+    // every row is gone: without the setting, VACUUM truncates the table to 0 pages
+    await database.db.query('VACUUM outbox');
+    expect(await database.db.query('SELECT 1 FROM outbox')).toHaveLength(0);
+    expect(await size()).toBe(filled);
   });
 });

@@ -22,3 +22,26 @@ export class Outbox1763750000000 implements MigrationInterface {
     await db.query('DROP TABLE outbox');
   }
 }
+
+/**
+ * The outbox is a queue table: whatever it holds is deleted within moments, so a VACUUM finds its
+ * last pages empty and truncates them. To truncate, VACUUM takes an ACCESS EXCLUSIVE lock (it
+ * waits for it in VacuumTruncate, retrying while writers hold the table) and then holds it
+ * through the truncation and its WAL flush: every statement that writes the outbox (every saga
+ * step of the service) waits meanwhile, and the file change makes every connection plan its
+ * statements on the outbox again. The pages are filled again a moment later anyway. Observed at
+ * 300 orders/s: the order service's relay VACUUM in VacuumTruncate at the very second the saga's
+ * latency went past 300 ms. With `vacuum_truncate = false` neither the relay's VACUUM nor
+ * autovacuum truncates the outbox.
+ */
+export class OutboxKeepsItsPages1763910000000 implements MigrationInterface {
+  name = 'OutboxKeepsItsPages1763910000000';
+
+  async up(db: QueryRunner): Promise<void> {
+    await db.query('ALTER TABLE outbox SET (vacuum_truncate = false)');
+  }
+
+  async down(db: QueryRunner): Promise<void> {
+    await db.query('ALTER TABLE outbox RESET (vacuum_truncate)');
+  }
+}

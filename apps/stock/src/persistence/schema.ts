@@ -1,5 +1,5 @@
 import { BatchGuard1763820000000 } from '@tcc/database';
-import { Outbox1763750000000 } from '@tcc/outbox';
+import { Outbox1763750000000, OutboxKeepsItsPages1763910000000 } from '@tcc/outbox';
 import { ProductEntity } from './product.entity';
 import { Products1763740000000 } from './migrations/1763740000000-products';
 import { Reservations1763760000000 } from './migrations/1763760000000-reservations';
@@ -13,4 +13,5 @@ export const stockMigrations = [
   Reservations1763760000000,
   BatchGuard1763820000000,
   FewerIndexes1763880000000,
+  OutboxKeepsItsPages1763910000000,
 ];
