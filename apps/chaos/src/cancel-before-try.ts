@@ -98,7 +98,7 @@ export class CancelBeforeTry {
           );
       const stock = words('Stock');
       const payment = words('Payment');
-      // replies may come twice (a participant killed between publishing and clearing its outbox), never in another order
+      // replies may come twice (a participant killed after publishing, before committing the offset), never in another order
       const distinct = (w: string[]) => w.filter((x, i) => w.indexOf(x) === i);
       const ok =
         distinct(stock).join(',') === 'StockCancelled:empty-rollback,StockRejected:ALREADY_CANCELLED' &&

@@ -1,16 +1,19 @@
 import type { Logger } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { SagaMessage } from '@tcc/contracts';
 import { isBatchConflict, isUniqueViolation } from '@tcc/database';
 import { replyHeaders } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
-import { enqueueMessages } from './outbox-writer';
+import { outboxHeaders } from './outbox-writer';
 import type { SqlParams } from './outbox-writer';
+import type { ReplyPublisher } from './reply-publisher';
 
 /**
  * The reply side of a TCC participant's fence table (stock's reservations, payment's holds): every
- * reply is recorded in the fence row under its phase and put in the outbox in the same
- * transaction, and a duplicate command gets the recorded reply again (same message id).
+ * reply is recorded in the fence row under its phase in the transaction that decides it, and sent
+ * to Kafka once that transaction has committed, before the command's offset is (ReplyPublisher). A
+ * duplicate command, or the same command again because its reply was not acknowledged, gets the
+ * recorded reply again (same message id), with no second effect.
  */
 export class FenceReplies {
   /** `table` and `keyColumns` are the participant's own constants, never user input */
@@ -18,7 +21,22 @@ export class FenceReplies {
     private readonly table: string,
     private readonly keyColumns: readonly string[],
     private readonly log: Logger,
+    private readonly publisher: ReplyPublisher,
   ) {}
+
+  /**
+   * Runs `decide` in one transaction (it records its reply in the fence and returns it), then
+   * sends the reply, in the current message's trace.
+   */
+  async decide(db: DataSource, decide: (m: EntityManager) => Promise<SagaMessage>): Promise<void> {
+    const reply = await db.transaction(decide);
+    await this.publish(reply);
+  }
+
+  /** Sends a reply whose fence change has committed, in the current message's trace. */
+  publish(reply: SagaMessage): Promise<void> {
+    return this.publisher.publish([{ message: reply, headers: outboxHeaders() }]);
+  }
 
   /** Records `reply` as the fence's answer to `phase`, and moves the fence to `status` if given. */
   async record(
@@ -77,20 +95,22 @@ export class FenceReplies {
   }
 
   /**
-   * Writes the leading `taken` commands of a batch: `write` runs the one statement, given each
-   * reply's headers (its command's span as parent). A batch that lost a race (a fence that exists
-   * now: unique violation; a row that changed since the read: batch conflict) wrote nothing and
-   * answers 0, so its commands go one by one. Otherwise each reply is logged in its command's
-   * context, as the single paths log it, and the answer is how many were written.
+   * Writes the leading `taken` commands of a batch: `write` runs the one statement. A batch that
+   * lost a race (a fence that exists now: unique violation; a row that changed since the read:
+   * batch conflict) wrote nothing and answers 0, so its commands go one by one. Otherwise each
+   * reply is logged in its command's context, as the single paths log it, the replies are sent
+   * (each with its command's span as parent), and the answer is how many were written. A failed
+   * send throws: the transport then hands the commands to the single paths, which replay the
+   * recorded replies.
    */
   async writeBatch(
     taken: readonly BatchedMessage[],
     sent: readonly { reply: SagaMessage; what: string }[],
-    write: (headersEach: Record<string, string>[]) => Promise<unknown>,
+    write: () => Promise<unknown>,
   ): Promise<number> {
     if (taken.length === 0) return 0;
     try {
-      await write(await replyHeaders(taken));
+      await write();
     } catch (error) {
       if (!isBatchConflict(error) && !isUniqueViolation(error)) throw error;
       this.log.debug({
@@ -104,25 +124,33 @@ export class FenceReplies {
       const s = sent[i];
       if (s) await m.within(() => this.logSent(s.reply, s.what));
     }
+    const headers = await replyHeaders(taken);
+    await this.publisher.publish(
+      sent.slice(0, taken.length).map((s, i) => ({ message: s.reply, headers: headers[i] ?? {} })),
+    );
     return taken.length;
   }
 
-  /** A duplicate: send the reply that phase got the first time, with no second effect. */
-  async replay(
-    m: EntityManager,
+  /** A duplicate: the reply that phase got the first time, to send again with no second effect. */
+  replay<R extends SagaMessage>(
     command: SagaMessage,
-    replies: Partial<Record<string, SagaMessage>> | undefined,
+    replies: Partial<Record<string, R>> | undefined,
     phase: string,
-  ): Promise<void> {
+  ): R {
     const stored = replies?.[phase];
     if (!stored) throw new Error(`no stored ${phase} reply to replay for ${command.correlationId}`);
-    await enqueueMessages(m, [stored]);
     this.log.log({ msg: `duplicate ${command.type}: replayed ${stored.type}`, messageId: command.messageId });
+    return stored;
   }
 
-  /** Puts the reply in the outbox and says what happened. */
-  async send(m: EntityManager, reply: SagaMessage, what: string): Promise<void> {
-    await enqueueMessages(m, [reply]);
+  /** Says what happened, and answers the reply to send for it. */
+  answer<R extends SagaMessage>(reply: R, what: string): R {
     this.logSent(reply, what);
+    return reply;
   }
+}
+
+/** `message` with parts of its payload filled in (from what a statement returned). */
+export function withPayload<M extends SagaMessage>(message: M, filled: Partial<M['payload']>): M {
+  return { ...message, payload: { ...message.payload, ...filled } };
 }

@@ -5,11 +5,11 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { Client } from 'pg';
 import type { Message, TopicMessages } from 'kafkajs';
 import { DataSource } from 'typeorm';
-import { Headers } from '@tcc/contracts';
 import { pgArray } from '@tcc/database';
 import { counter, gauge } from '@tcc/observability';
 import type { AnyEnvelope } from '@tcc/contracts';
 import { backoffDelay, defaultRetryPolicy, KafkaConnections } from '@tcc/kafka';
+import { kafkaMessageOf } from './kafka-message';
 import { clearLocalRelay, OUTBOX_CHANNEL, setLocalRelay } from './outbox-writer';
 
 export interface OutboxRelayOptions {
@@ -322,19 +322,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
 function groupByTopic(rows: OutboxRow[]): TopicMessages[] {
   const byTopic = new Map<string, Message[]>();
   for (const row of rows) {
-    const e = row.envelope;
-    const message: Message = {
-      key: row.key,
-      value: JSON.stringify(e),
-      headers: {
-        ...row.headers,
-        [Headers.messageId]: e.messageId,
-        [Headers.messageType]: e.type,
-        [Headers.correlationId]: e.correlationId,
-        [Headers.schemaVersion]: String(e.schemaVersion),
-        ...(e.causationId ? { [Headers.causationId]: e.causationId } : {}),
-      },
-    };
+    const message = kafkaMessageOf(row.key, row.envelope, row.headers);
     const list = byTopic.get(row.topic);
     if (list) list.push(message);
     else byTopic.set(row.topic, [message]);

@@ -7,7 +7,7 @@
 import type { DataSource } from 'typeorm';
 import type { PaymentCommand } from '@tcc/contracts';
 import { batchExpect, preparedQuery } from '@tcc/database';
-import { NOTIFY_OUTBOX, outboxInsert, SqlParams, writeAndWake } from '@tcc/outbox';
+import { SqlParams } from '@tcc/outbox';
 import type { FenceRow } from './hold.fence';
 import { orderKey } from './payment-batch.plan';
 import type { HoldBatchPlan, HoldBatchState } from './payment-batch.plan';
@@ -53,11 +53,7 @@ function unnest(p: SqlParams, columns: readonly [values: readonly unknown[], typ
  * hold settled or expired meanwhile, or a wallet changed since it was read (a top-up, the sweeper,
  * another instance). A new hold that exists meanwhile fails it with a unique violation.
  */
-export async function writeHoldBatch(
-  db: DataSource,
-  plan: HoldBatchPlan,
-  headersEach: readonly Record<string, string>[],
-): Promise<void> {
+export async function writeHoldBatch(db: DataSource, plan: HoldBatchPlan): Promise<void> {
   const { settlements: s, wallets: w, newHolds: h } = plan;
   const p = new SqlParams();
   const settleCount = p.add(s.length, 'int');
@@ -88,14 +84,9 @@ export async function writeHoldBatch(
     [h.map((x) => x.expiresAt), 'timestamptz'],
     [h.map((x) => JSON.stringify({ try: x.reply })), 'jsonb'],
   ]);
-  const replies = outboxInsert(
-    p,
-    plan.sent.map((x) => x.reply),
-    { headersEach },
-  );
   const allSettled = `(SELECT count(*) FROM settled) = ${settleCount}`;
   const allMoved = `(SELECT count(*) FROM moved) = ${walletCount}`;
-  await writeAndWake<unknown[]>(
+  await preparedQuery<unknown[]>(
     db,
     `WITH settled AS (
        UPDATE holds h SET status = s.status, replies = h.replies || jsonb_build_object(s.phase, s.reply),
@@ -120,12 +111,10 @@ export async function writeHoldBatch(
      inserted AS (
        INSERT INTO holds (order_id, customer_id, amount, status, reason, expires_at, replies)
        SELECT * FROM ${newHolds} WHERE ${allMoved}
-       RETURNING order_id),
-     sent AS (${replies})
+       RETURNING order_id)
      SELECT ${batchExpect(allSettled, 'a hold to settle is no longer HELD')},
             ${batchExpect(allMoved, 'a wallet changed since it was read')},
-            ${batchExpect(`(SELECT count(*) FROM inserted) = ${holdCount}`, 'a new hold was not inserted')},
-            ${NOTIFY_OUTBOX}`,
+            ${batchExpect(`(SELECT count(*) FROM inserted) = ${holdCount}`, 'a new hold was not inserted')}`,
     p.values,
   );
 }

@@ -1,33 +1,86 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { createMessage } from '@tcc/contracts';
+import { createMessage, Topics } from '@tcc/contracts';
 import type { AnyEnvelope, MessageOfType, PaymentCommand } from '@tcc/contracts';
-import { PermanentError } from '@tcc/kafka';
+import { InfrastructureError, KafkaConnections, PermanentError } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
 import { childSpan, formatTraceparent, runInTrace } from '@tcc/observability';
-import { migratedTestDatabase, outboxEnvelopes, waitFor } from '@tcc/testing';
+import { ReplyPublisher } from '@tcc/outbox';
+import {
+  migratedTestDatabase,
+  outboxEnvelopes,
+  testBrokers,
+  testKafka,
+  TopicRecorder,
+  uniqueName,
+  waitFor,
+} from '@tcc/testing';
 import type { MigratedDatabase } from '@tcc/testing';
 import { paymentEntities, paymentMigrations } from '../persistence/schema';
 import { WalletsService } from '../wallets/wallets.service';
 import { PaymentTccService } from './payment-tcc.service';
 
-/** PaymentTccService and the top-ups against a real PostgreSQL: the fence, the guards and the sweeper. */
-describe('payment TCC participant (real PostgreSQL)', () => {
+/**
+ * PaymentTccService and the top-ups against a real PostgreSQL and a real Kafka: the fence, the
+ * guards, the sweeper, and the replies as they reach the replies topic.
+ */
+describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
+  const settings = { maxHoldMs: 3_600_000, sweepIntervalMs: 1_000 };
   let database: MigratedDatabase;
   let db: DataSource;
+  let kafka: KafkaConnections;
+  let recorder: TopicRecorder;
   let payment: PaymentTccService;
   let wallets: WalletsService;
 
   beforeAll(async () => {
     database = await migratedTestDatabase('payment_tcc', paymentEntities, paymentMigrations);
     db = database.db;
-    payment = new PaymentTccService(db, { maxHoldMs: 3_600_000, sweepIntervalMs: 1_000 });
+    kafka = connections();
+    await kafka.onModuleInit();
+    recorder = await TopicRecorder.start(testKafka(), kafka.topic(Topics.orderReplies));
+    payment = new PaymentTccService(db, settings, new ReplyPublisher(kafka));
     wallets = new WalletsService(db);
   });
 
   afterAll(async () => {
+    await recorder.stop();
+    await kafka.onApplicationShutdown();
     await database.drop();
   });
+
+  /** The service's Kafka client, on topics of this test run's own. */
+  let prefix: string | undefined;
+  function connections(): KafkaConnections {
+    prefix ??= `${uniqueName('payment-tcc')}.`;
+    return new KafkaConnections({
+      clientId: 'payment-tcc-test',
+      brokers: testBrokers(),
+      topics: [Topics.orderReplies],
+      topicPrefix: prefix,
+      topicPartitions: 1,
+      replicationFactor: 1,
+    });
+  }
+
+  /** A payment service whose replies Kafka never acknowledges (its producer is disconnected). */
+  async function unheard(): Promise<{ payment: PaymentTccService; close: () => Promise<void> }> {
+    const broken = connections();
+    await broken.onModuleInit();
+    await broken.producer.disconnect();
+    return {
+      payment: new PaymentTccService(db, settings, new ReplyPublisher(broken)),
+      close: () => broken.onApplicationShutdown(),
+    };
+  }
+
+  const storedReply = async (orderId: string, phase: string) =>
+    (
+      await db.query<{ reply: AnyEnvelope }[]>(
+        'SELECT replies -> $2::text AS reply FROM holds WHERE order_id = $1',
+        [orderId, phase],
+      )
+    )[0]?.reply;
 
   async function wallet(balance: number): Promise<string> {
     const id = `c-${randomUUID().slice(0, 8)}`;
@@ -50,7 +103,10 @@ describe('payment TCC participant (real PostgreSQL)', () => {
     return row;
   }
 
-  const replies = (orderId: string): Promise<AnyEnvelope[]> => outboxEnvelopes(db, orderId);
+  /** The replies payment sent to Kafka for one order, in order. */
+  const replies = (orderId: string): Promise<AnyEnvelope[]> => recorder.envelopes<AnyEnvelope>(orderId);
+  /** What the sweeper said (through the outbox) about one order. */
+  const events = (orderId: string): Promise<AnyEnvelope[]> => outboxEnvelopes(db, orderId);
 
   const typesAndReasons = async (orderId: string) =>
     (await replies(orderId)).map((r) => [r.type, (r.payload as { reason?: string }).reason]);
@@ -129,7 +185,7 @@ describe('payment TCC participant (real PostgreSQL)', () => {
     const customer = await wallet(100);
     const short = randomUUID();
     const long = randomUUID();
-    const bounded = new PaymentTccService(db, { maxHoldMs: 5_000, sweepIntervalMs: 1_000 });
+    const bounded = new PaymentTccService(db, { ...settings, maxHoldMs: 5_000 }, new ReplyPublisher(kafka));
     const shortTry = tryCommand(short, customer, 10, { holdMs: 2_000 });
     await bounded.try(shortTry);
     const before = Date.now();
@@ -331,6 +387,52 @@ describe('payment TCC participant (real PostgreSQL)', () => {
     expect((await replies(orderId)).map((r) => r.type)).toEqual(['PaymentHeld']);
   });
 
+  it('sends a reply Kafka did not acknowledge when its command comes again, with no second effect', async () => {
+    const lost = await unheard();
+    try {
+      const customer = await wallet(1_000);
+      const orderId = randomUUID();
+      const command = tryCommand(orderId, customer, 300);
+      // the hold commits, the reply does not reach Kafka: the handler fails, so the transport
+      // neither commits the offset nor moves on
+      await expect(lost.payment.try(command)).rejects.toThrow(InfrastructureError);
+      expect(await amounts(customer)).toEqual({
+        balance: 700,
+        held: 300,
+        captured: 0,
+        topped_up_total: 1_000,
+      });
+      expect(await replies(orderId)).toEqual([]);
+
+      await payment.try(command); // the same message, handled again
+      expect(await amounts(customer)).toEqual({
+        balance: 700,
+        held: 300,
+        captured: 0,
+        topped_up_total: 1_000,
+      });
+      const [held, ...more] = await replies(orderId);
+      expect(more).toEqual([]);
+      expect(held).toEqual(await storedReply(orderId, 'try'));
+
+      const capture = confirm(orderId, customer);
+      await expect(lost.payment.confirm(capture)).rejects.toThrow(InfrastructureError);
+      await payment.confirm(capture);
+      expect(await amounts(customer)).toEqual({
+        balance: 700,
+        held: 0,
+        captured: 300,
+        topped_up_total: 1_000,
+      });
+      const sent = await replies(orderId);
+      expect(sent.map((r) => r.type)).toEqual(['PaymentHeld', 'PaymentCaptured']);
+      expect(sent[1]).toEqual(await storedReply(orderId, 'confirm'));
+      expect(sent[1]?.payload).toMatchObject({ amount: 300 });
+    } finally {
+      await lost.close();
+    }
+  });
+
   it('releases expired holds, reports them, and captures on a late confirm only if the balance still covers it', async () => {
     const customer = await wallet(1_000);
     const late = randomUUID();
@@ -340,13 +442,15 @@ describe('payment TCC participant (real PostgreSQL)', () => {
     expect(await amounts(customer)).toEqual({ balance: 1_000, held: 0, captured: 0, topped_up_total: 1_000 });
     expect((await replies(late)).map((r) => [r.type, r.payload])).toEqual([
       ['PaymentHeld', expect.objectContaining({ amount: 1_000 })],
+    ]);
+    expect((await events(late)).map((r) => [r.type, r.payload])).toEqual([
       ['PaymentHoldExpired', { orderId: late, customerId: customer, amount: 1_000 }],
     ]);
     expect(await wallets.hold(late)).toMatchObject({ status: 'EXPIRED', reason: 'TTL' });
 
     await payment.confirm(confirm(late, customer)); // the points are still there: captured after all
     expect(await amounts(customer)).toEqual({ balance: 0, held: 0, captured: 1_000, topped_up_total: 1_000 });
-    expect((await replies(late))[2]?.type).toBe('PaymentCaptured');
+    expect((await replies(late))[1]?.type).toBe('PaymentCaptured');
 
     const other = await wallet(500);
     const taker = randomUUID();
@@ -359,10 +463,10 @@ describe('payment TCC participant (real PostgreSQL)', () => {
     await payment.confirm(confirm(tooLate, other));
     expect(await typesAndReasons(tooLate)).toEqual([
       ['PaymentHeld', undefined],
-      ['PaymentHoldExpired', undefined],
       ['PaymentConfirmRefused', 'EXPIRED'],
       ['PaymentConfirmRefused', 'EXPIRED'],
     ]);
+    expect((await events(tooLate)).map((r) => r.type)).toEqual(['PaymentHoldExpired']);
     expect(await amounts(other)).toEqual({ balance: 200, held: 300, captured: 0, topped_up_total: 500 });
   });
 
@@ -380,8 +484,10 @@ describe('payment TCC participant (real PostgreSQL)', () => {
       { description: "the wallet's three short holds to expire" },
     );
     expect(await amounts(customer)).toEqual({ balance: 800, held: 200, captured: 0, topped_up_total: 1_000 });
-    for (const o of expiring)
-      expect((await replies(o)).map((r) => r.type)).toEqual(['PaymentHeld', 'PaymentHoldExpired']);
+    for (const o of expiring) {
+      expect((await replies(o)).map((r) => r.type)).toEqual(['PaymentHeld']);
+      expect((await events(o)).map((r) => r.type)).toEqual(['PaymentHoldExpired']);
+    }
     expect(await wallets.hold(live)).toMatchObject({ status: 'HELD' });
   });
 
@@ -445,11 +551,11 @@ describe('payment TCC participant (real PostgreSQL)', () => {
            FROM holds WHERE order_id::text = ANY($1::text[])`,
         [ids],
       );
-      const sent = await db.query<{ order_id: string; type: string; payload: unknown }[]>(
-        `SELECT envelope->'payload'->>'orderId' AS order_id, type, envelope->'payload' AS payload
-           FROM outbox WHERE envelope->'payload'->>'orderId' = ANY($1::text[]) ORDER BY id`,
-        [ids],
-      );
+      const sent = (await recorder.envelopes<AnyEnvelope>(...ids)).map((e) => ({
+        order_id: (e.payload as { orderId: string }).orderId,
+        type: e.type,
+        payload: e.payload,
+      }));
       const byName = (rows: unknown[]) =>
         named(rows, names).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
       return {
@@ -588,13 +694,39 @@ describe('payment TCC participant (real PostgreSQL)', () => {
         within: async (fn) => runInTrace(spans[i]!, fn),
       }));
       expect(await payment.handleBatch(messages)).toBe(2);
-      const headers = await db.query<{ headers: Record<string, string> }[]>(
-        `SELECT headers FROM outbox WHERE envelope->>'correlationId' = ANY($1::text[]) ORDER BY id`,
-        [orders],
-      );
-      expect(headers.map((h) => h.headers)).toEqual(
-        spans.map((s) => ({ traceparent: formatTraceparent(s) })),
-      );
+      const sent = await recorder.sent(...orders);
+      expect(sent.map((m) => m.headers['traceparent'])).toEqual(spans.map(formatTraceparent));
+    });
+
+    it('throws when its replies are not acknowledged, and the single paths then replay them', async () => {
+      const lost = await unheard();
+      try {
+        const customer = await wallet(500);
+        const orders = [randomUUID(), randomUUID(), randomUUID()];
+        const commands = orders.map((o) => tryCommand(o, customer, 200));
+        await expect(lost.payment.handleBatch(commands.map(batched))).rejects.toThrow(InfrastructureError);
+        expect(await amounts(customer)).toEqual({
+          balance: 100,
+          held: 400,
+          captured: 0,
+          topped_up_total: 500,
+        });
+        expect(await recorder.sent(...orders)).toEqual([]);
+
+        // what the transport does after a batch failed: the commands again, one by one first
+        await consume(commands);
+        expect(await amounts(customer)).toEqual({
+          balance: 100,
+          held: 400,
+          captured: 0,
+          topped_up_total: 500,
+        });
+        const sent = await recorder.envelopes<AnyEnvelope>(...orders);
+        expect(sent.map((r) => r.type)).toEqual(['PaymentHeld', 'PaymentHeld', 'PaymentRejected']);
+        expect(sent).toEqual(await Promise.all(orders.map((o) => storedReply(o, 'try'))));
+      } finally {
+        await lost.close();
+      }
     });
 
     describe('a batch that lost a race writes nothing', () => {

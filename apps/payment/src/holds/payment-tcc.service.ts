@@ -2,19 +2,12 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
-import { PLAIN_INDEX_SCANS, unlessExists } from '@tcc/database';
+import { PLAIN_INDEX_SCANS, preparedQuery, unlessExists } from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
-import type { MessageOfType, PaymentCommand } from '@tcc/contracts';
+import type { MessageOfType, PaymentCommand, PaymentReply } from '@tcc/contracts';
 import { PermanentError } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
-import {
-  enqueueMessages,
-  FenceReplies,
-  NOTIFY_OUTBOX,
-  outboxInsert,
-  SqlParams,
-  writeAndWake,
-} from '@tcc/outbox';
+import { enqueueMessages, FenceReplies, ReplyPublisher, SqlParams, withPayload } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { holdRules } from '../domain/hold-rules';
 import { PAYMENT_SETTINGS } from '../payment.settings';
@@ -30,8 +23,9 @@ type Command<T extends PaymentCommand['type']> = MessageOfType<T>;
  * Payment's side of the saga. Each command is decided by domain/hold-rules.ts (the shared @tcc/tcc
  * fence rules in payment's words) from the hold row (the fence), then the points are moved in the
  * wallet under its own guard (`balance >= amount`, CHECK constraints), the outcome and the reply
- * recorded in the fence, and the reply put in the outbox, all or nothing. The Kafka offset is
- * committed after that.
+ * recorded in the fence, all or nothing. Once that has committed the reply is sent to Kafka
+ * (ReplyPublisher), and only then is the command's offset committed: a command whose reply was not
+ * acknowledged comes again and replays it from the fence.
  *
  * The common cases (a try that holds, a confirm or cancel of a live hold) take a fast path: ONE
  * statement whose parts all key on a guarded update (the wallet's balance for a try, the hold's
@@ -58,12 +52,15 @@ type Command<T extends PaymentCommand['type']> = MessageOfType<T>;
 @Injectable()
 export class PaymentTccService {
   private readonly log = new Logger('payment');
-  private readonly replies = new FenceReplies('holds', ['order_id'], this.log);
+  private readonly replies: FenceReplies;
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     @Inject(PAYMENT_SETTINGS) private readonly settings: PaymentSettings,
-  ) {}
+    publisher: ReplyPublisher,
+  ) {
+    this.replies = new FenceReplies('holds', ['order_id'], this.log, publisher);
+  }
 
   async try(command: Command<'PaymentTry'>): Promise<void> {
     if (!(await this.holdFast(command))) await this.tryLocked(command);
@@ -93,7 +90,7 @@ export class PaymentTccService {
     const state = await readHoldBatch(this.db, commands);
     const plan = planHoldBatch(commands, state, now, (command) => this.expiryOf(command, now));
     const taken = messages.slice(0, plan.sent.length);
-    return this.replies.writeBatch(taken, plan.sent, (headers) => writeHoldBatch(this.db, plan, headers));
+    return this.replies.writeBatch(taken, plan.sent, () => writeHoldBatch(this.db, plan));
   }
 
   // ------------------------------------------------------------------ fast paths
@@ -114,7 +111,7 @@ export class PaymentTccService {
     const p = new SqlParams();
     const points = p.add(amount, 'bigint');
     const written = await unlessExists(() =>
-      writeAndWake<unknown[]>(
+      preparedQuery<unknown[]>(
         this.db,
         `WITH w AS (
            UPDATE wallets SET balance = balance - ${points}, held = held + ${points}, updated_at = now()
@@ -122,14 +119,14 @@ export class PaymentTccService {
          h AS (
            INSERT INTO holds (order_id, customer_id, amount, status, expires_at, replies)
            SELECT ${p.add(orderId, 'uuid')}, w.customer_id, ${points}, 'HELD', ${p.add(expiresAt, 'timestamptz')},
-                  jsonb_build_object('try', ${p.add(JSON.stringify(reply), 'jsonb')}) FROM w),
-         ob AS (${outboxInsert(p, [reply], { onlyIf: 'w' })})
-         SELECT w.customer_id, ${NOTIFY_OUTBOX} FROM w`,
+                  jsonb_build_object('try', ${p.add(JSON.stringify(reply), 'jsonb')}) FROM w)
+         SELECT w.customer_id FROM w`,
         p.values,
       ),
     );
     if (!written || written.length === 0) return false;
     this.replies.logSent(reply, sentLine.held(amount, customerId));
+    await this.replies.publish(reply);
     return true;
   }
 
@@ -165,15 +162,11 @@ export class PaymentTccService {
       ? 'held = held - f.amount, captured = captured + f.amount'
       : 'held = held - f.amount, balance = balance + f.amount';
     // locks in the documented order: the hold, then the wallet
-    const written = await writeAndWake<{ amount: string }[]>(
+    const written = await preparedQuery<{ amount: string }[]>(
       this.db,
       `WITH f AS (${fenced}),
-       s AS (UPDATE wallets SET ${change}, updated_at = now() FROM f WHERE customer_id = ${customer}),
-       ob AS (${outboxInsert(p, [reply], {
-         onlyIf: 'f',
-         envelope: (json) => `jsonb_set(${json}, '{payload,${field}}', to_jsonb(f.amount))`,
-       })})
-       SELECT f.amount, ${NOTIFY_OUTBOX} FROM f`,
+       s AS (UPDATE wallets SET ${change}, updated_at = now() FROM f WHERE customer_id = ${customer})
+       SELECT f.amount FROM f`,
       p.values,
     );
     const amount = written[0]?.amount;
@@ -181,6 +174,12 @@ export class PaymentTccService {
     this.replies.logSent(
       reply,
       confirm ? sentLine.captured(amount, customerId) : sentLine.released(amount, customerId),
+    );
+    const points = Number(amount);
+    await this.replies.publish(
+      reply.type === 'PaymentCaptured'
+        ? withPayload(reply, { amount: points })
+        : withPayload(reply, { released: points }),
     );
     return true;
   }
@@ -195,12 +194,12 @@ export class PaymentTccService {
 
   private async tryLocked(command: Command<'PaymentTry'>): Promise<void> {
     const { orderId, customerId, amount } = command.payload;
-    await this.db.transaction(async (m) => {
+    await this.replies.decide(this.db, async (m): Promise<PaymentReply> => {
       const fence = await this.lockFence(m, command);
       const now = new Date();
       const deadline = new Date(command.payload.deadline);
       const outcome = holdRules.decideTry(fence, replied(fence, 'try'), deadline, now);
-      if (outcome.kind === 'replay') return this.replies.replay(m, command, fence?.replies, 'try');
+      if (outcome.kind === 'replay') return this.replies.replay(command, fence?.replies, 'try');
       if (outcome.kind === 'reject') {
         return this.rejectTry(m, command, fence === undefined, outcome.reason);
       }
@@ -222,16 +221,16 @@ export class PaymentTccService {
          VALUES ($1, $2, $3, 'HELD', $4, jsonb_build_object('try', $5::jsonb))`,
         [orderId, customerId, amount, expiresAt, JSON.stringify(reply)],
       );
-      await this.replies.send(m, reply, sentLine.held(amount, customerId));
+      return this.replies.answer(reply, sentLine.held(amount, customerId));
     });
   }
 
   private async confirmLocked(command: Command<'PaymentConfirm'>): Promise<void> {
     const { orderId, customerId } = command.payload;
-    await this.db.transaction(async (m) => {
+    await this.replies.decide(this.db, async (m): Promise<PaymentReply> => {
       const fence = await this.lockFence(m, command);
       const outcome = holdRules.decideConfirm(fence, replied(fence, 'confirm'));
-      if (outcome.kind === 'replay') return this.replies.replay(m, command, fence?.replies, 'confirm');
+      if (outcome.kind === 'replay') return this.replies.replay(command, fence?.replies, 'confirm');
       if (outcome.kind === 'refuse' || !fence) {
         const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
         return this.refuse(m, command, fence, 'confirm', 'PaymentConfirmRefused', reason);
@@ -259,18 +258,18 @@ export class PaymentTccService {
       }
       const reply = replyTo(command, 'PaymentCaptured', { orderId, customerId, amount });
       await this.replies.record(m, [orderId], 'confirm', reply, 'CAPTURED');
-      await this.replies.send(m, reply, sentLine.captured(amount, customerId));
+      return this.replies.answer(reply, sentLine.captured(amount, customerId));
     });
   }
 
   private async cancelLocked(command: Command<'PaymentCancel'>): Promise<void> {
     const { orderId, customerId } = command.payload;
-    await this.db.transaction(async (m) => {
+    await this.replies.decide(this.db, async (m): Promise<PaymentReply> => {
       const fence = await this.lockFence(m, command);
       const outcome = holdRules.decideCancel(fence, replied(fence, 'cancel'));
       switch (outcome.kind) {
         case 'replay':
-          return this.replies.replay(m, command, fence?.replies, 'cancel');
+          return this.replies.replay(command, fence?.replies, 'cancel');
         case 'refuse':
           return this.refuse(m, command, fence, 'cancel', 'PaymentCancelRefused', outcome.reason);
         case 'empty-rollback': {
@@ -285,7 +284,7 @@ export class PaymentTccService {
              VALUES ($1, $2, 0, 'RELEASED', 'EMPTY_ROLLBACK', jsonb_build_object('cancel', $3::jsonb))`,
             [orderId, customerId, JSON.stringify(reply)],
           );
-          return this.replies.send(m, reply, `cancel before any try for ${customerId}: remembered`);
+          return this.replies.answer(reply, `cancel before any try for ${customerId}: remembered`);
         }
         case 'nothing-to-release': {
           const reply = replyTo(command, 'PaymentReleased', {
@@ -295,7 +294,7 @@ export class PaymentTccService {
             emptyRollback: false,
           });
           await this.replies.record(m, [orderId], 'cancel', reply, fence?.status ?? 'RELEASED');
-          return this.replies.send(m, reply, `nothing held for ${customerId}`);
+          return this.replies.answer(reply, `nothing held for ${customerId}`);
         }
         case 'apply': {
           // release what the try held
@@ -314,7 +313,7 @@ export class PaymentTccService {
             emptyRollback: false,
           });
           await this.replies.record(m, [orderId], 'cancel', reply, 'RELEASED');
-          return this.replies.send(m, reply, sentLine.released(amount, customerId));
+          return this.replies.answer(reply, sentLine.released(amount, customerId));
         }
       }
     });
@@ -322,10 +321,10 @@ export class PaymentTccService {
 
   async refund(command: Command<'PaymentRefund'>): Promise<void> {
     const { orderId, customerId } = command.payload;
-    await this.db.transaction(async (m) => {
+    await this.replies.decide(this.db, async (m): Promise<PaymentReply> => {
       const fence = await this.lockFence(m, command);
       const outcome = holdRules.decideCompensate(fence, replied(fence, 'refund'));
-      if (outcome.kind === 'replay') return this.replies.replay(m, command, fence?.replies, 'refund');
+      if (outcome.kind === 'replay') return this.replies.replay(command, fence?.replies, 'refund');
       if (outcome.kind === 'refuse' || !fence) {
         const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
         return this.refuse(m, command, fence, 'refund', 'PaymentRefundRefused', reason);
@@ -340,7 +339,7 @@ export class PaymentTccService {
       );
       const reply = replyTo(command, 'PaymentRefunded', { orderId, customerId, amount });
       await this.replies.record(m, [orderId], 'refund', reply, 'REFUNDED');
-      await this.replies.send(m, reply, `refunded ${amount} to ${customerId}`);
+      return this.replies.answer(reply, `refunded ${amount} to ${customerId}`);
     });
   }
 
@@ -444,7 +443,7 @@ export class PaymentTccService {
     command: Command<'PaymentTry'>,
     insert: boolean,
     reason: 'INSUFFICIENT_FUNDS' | 'UNKNOWN_WALLET' | 'DEADLINE_PASSED' | 'ALREADY_CANCELLED',
-  ): Promise<void> {
+  ): Promise<PaymentReply> {
     const { orderId, customerId, amount } = command.payload;
     const reply = replyTo(command, 'PaymentRejected', { orderId, customerId, reason });
     if (insert) {
@@ -456,7 +455,7 @@ export class PaymentTccService {
     } else {
       await this.replies.record(m, [orderId], 'try', reply);
     }
-    await this.replies.send(m, reply, sentLine.rejected(customerId, reason));
+    return this.replies.answer(reply, sentLine.rejected(customerId, reason));
   }
 
   private async refuse(
@@ -466,10 +465,10 @@ export class PaymentTccService {
     phase: Phase,
     type: 'PaymentConfirmRefused' | 'PaymentCancelRefused' | 'PaymentRefundRefused',
     reason: RefuseReason,
-  ): Promise<void> {
+  ): Promise<PaymentReply> {
     const { orderId, customerId } = command.payload;
     const reply = replyTo(command, type, { orderId, customerId, reason });
     if (row) await this.replies.record(m, [orderId], phase, reply);
-    await this.replies.send(m, reply, `${phase} for ${customerId} refused: ${reason}`);
+    return this.replies.answer(reply, `${phase} for ${customerId} refused: ${reason}`);
   }
 }

@@ -8,7 +8,6 @@ import { postgresDataSourceOptions } from '@tcc/database';
 import { httpAdapter, useBodyParsers } from '@tcc/service';
 import { createTestDatabase } from '@tcc/testing';
 import type { TestDatabase } from '@tcc/testing';
-import { PaymentTccService } from '../holds/payment-tcc.service';
 import { paymentEntities, paymentMigrations } from '../persistence/schema';
 import { WalletsService } from '../wallets/wallets.service';
 import { WalletsController } from './wallets.controller';
@@ -166,20 +165,16 @@ describe('wallets HTTP API (real PostgreSQL)', () => {
     const id = newCustomer();
     await call('POST', '/wallets', { customerId: id, balance: 500 });
     const orderId = randomUUID();
-    const payment = new PaymentTccService(db, { maxHoldMs: 60_000, sweepIntervalMs: 1_000 });
-    const now = Date.now();
-    await payment.try(
-      createMessage(
-        'PaymentTry',
-        {
-          orderId,
-          customerId: id,
-          amount: 200,
-          deadline: new Date(now + 10_000).toISOString(),
-          holdUntil: new Date(now + 30_000).toISOString(),
-        },
-        { correlationId: orderId },
-      ),
+    // a hold as payment's try leaves it (tested in payment-tcc.int.spec.ts), with its recorded reply
+    const held = createMessage(
+      'PaymentHeld',
+      { orderId, customerId: id, amount: 200, expiresAt: new Date(Date.now() + 30_000).toISOString() },
+      { correlationId: orderId },
+    );
+    await db.query(
+      `INSERT INTO holds (order_id, customer_id, amount, status, expires_at, replies)
+       VALUES ($1, $2, 200, 'HELD', $3, jsonb_build_object('try', $4::jsonb))`,
+      [orderId, id, held.payload.expiresAt, JSON.stringify(held)],
     );
     const hold = await call('GET', `/holds/${orderId}`);
     expect(hold.status).toBe(200);

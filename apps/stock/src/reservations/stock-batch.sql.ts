@@ -4,7 +4,6 @@
  */
 import type { StockCommand } from '@tcc/contracts';
 import { batchExpect } from '@tcc/database';
-import { NOTIFY_OUTBOX, outboxInsert } from '@tcc/outbox';
 import type { SqlParams } from '@tcc/outbox';
 import type { FenceRow } from './reservation.fence';
 import type {
@@ -47,7 +46,7 @@ export function batchReadSql(p: SqlParams, commands: readonly StockCommand[]): s
 /**
  * Writes a planned prefix in one statement, in the lock order of the single paths: the fences of
  * the confirms and cancels (f), then the products in id order (locked, s), then the new
- * reservations of the tries (i), then the replies (outbox, in message order). PostgreSQL promises
+ * reservations of the tries (i); each reply is recorded in its fence (sent once this commits). PostgreSQL promises
  * no order among the parts of a WITH, so each part starts behind the one before it: an uncorrelated
  * count of the earlier part in its WHERE is a one-time filter, evaluated before the part reads a
  * row, and it also keeps a part from touching anything once the earlier one came up short.
@@ -60,11 +59,7 @@ export function batchReadSql(p: SqlParams, commands: readonly StockCommand[]): s
  * still be unknown. The final SELECT checks every count (batchExpect), so a batch that lost a race
  * fails whole (SQLSTATE 40001, or 23505 from the key) and writes nothing.
  */
-export function batchWriteSql(
-  p: SqlParams,
-  plan: BatchPlan,
-  headersEach: readonly Record<string, string>[],
-): string {
+export function batchWriteSql(p: SqlParams, plan: BatchPlan): string {
   const settles = plan.steps.filter((s): s is SettleStep => s.kind === 'settle');
   const tries = plan.steps.filter((s): s is ReserveStep | RejectStep => s.kind !== 'settle');
   /** one array parameter: `value` of each row */
@@ -102,11 +97,6 @@ export function batchWriteSql(
     replies: column(tries, 'jsonb[]', replyJson),
     count: p.add(tries.length, 'integer'),
   };
-  const outbox = outboxInsert(
-    p,
-    plan.steps.map((s) => s.reply),
-    { headersEach },
-  );
   return `WITH f AS (
       UPDATE reservations r
          SET status = t.status, replies = r.replies || jsonb_build_object(t.phase, t.reply), updated_at = now()
@@ -138,13 +128,11 @@ export function batchWriteSql(
                     ${reservations.expiries}, ${reservations.replies})
              AS n(order_id, product_id, quantity, unit_price, status, reason, expires_at, reply)
        WHERE (SELECT count(*) FROM s) = ${products.count}
-      RETURNING 1),
-    ob AS (${outbox})
+      RETURNING 1)
     SELECT ${batchExpect(`(SELECT count(*) FROM f) = ${fences.count}`, 'a fence changed')},
            ${batchExpect(`(SELECT count(*) FROM s) = ${products.count}`, 'a product changed')},
            ${batchExpect(`(SELECT count(*) FROM i) = ${reservations.count}`, 'a reservation was not written')},
-           ${batchExpect(`NOT EXISTS (SELECT 1 FROM products WHERE id = ANY(${products.unknown}))`, 'an unknown product appeared')},
-           ${NOTIFY_OUTBOX}`;
+           ${batchExpect(`NOT EXISTS (SELECT 1 FROM products WHERE id = ANY(${products.unknown}))`, 'an unknown product appeared')}`;
 }
 
 function replyJson(step: BatchStep): string {

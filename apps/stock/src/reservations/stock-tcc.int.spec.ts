@@ -1,29 +1,64 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { createMessage } from '@tcc/contracts';
+import { createMessage, Topics } from '@tcc/contracts';
 import type { AnyEnvelope, MessageOfType, StockCommand } from '@tcc/contracts';
+import { InfrastructureError, KafkaConnections } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
 import { childSpan, formatTraceparent, runInTrace } from '@tcc/observability';
-import { migratedTestDatabase, outboxEnvelopes, waitFor } from '@tcc/testing';
+import { ReplyPublisher } from '@tcc/outbox';
+import {
+  migratedTestDatabase,
+  outboxEnvelopes,
+  testBrokers,
+  testKafka,
+  TopicRecorder,
+  uniqueName,
+  waitFor,
+} from '@tcc/testing';
 import type { MigratedDatabase } from '@tcc/testing';
 import { stockEntities, stockMigrations } from '../persistence/schema';
 import { StockTccService } from './stock-tcc.service';
 
-/** StockTccService against a real PostgreSQL: the fence, the guards and the sweeper. */
-describe('stock TCC participant (real PostgreSQL)', () => {
+/**
+ * StockTccService against a real PostgreSQL and a real Kafka: the fence, the guards, the sweeper,
+ * and the replies as they reach the replies topic.
+ */
+describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
+  const settings = { maxHoldMs: 3_600_000, sweepIntervalMs: 1_000 };
   let database: MigratedDatabase;
   let db: DataSource;
+  let kafka: KafkaConnections;
+  let recorder: TopicRecorder;
   let stock: StockTccService;
 
   beforeAll(async () => {
     database = await migratedTestDatabase('stock_tcc', stockEntities, stockMigrations);
     db = database.db;
-    stock = new StockTccService(db, { maxHoldMs: 3_600_000, sweepIntervalMs: 1_000 });
+    kafka = connections();
+    await kafka.onModuleInit();
+    recorder = await TopicRecorder.start(testKafka(), kafka.topic(Topics.orderReplies));
+    stock = new StockTccService(db, settings, new ReplyPublisher(kafka));
   });
 
   afterAll(async () => {
+    await recorder.stop();
+    await kafka.onApplicationShutdown();
     await database.drop();
   });
+
+  /** The service's Kafka client, on topics of this test run's own. */
+  let prefix: string | undefined;
+  function connections(): KafkaConnections {
+    prefix ??= `${uniqueName('stock-tcc')}.`;
+    return new KafkaConnections({
+      clientId: 'stock-tcc-test',
+      brokers: testBrokers(),
+      topics: [Topics.orderReplies],
+      topicPrefix: prefix,
+      topicPartitions: 1,
+      replicationFactor: 1,
+    });
+  }
 
   async function product(quantity: number, price = 1_000): Promise<string> {
     const id = `p-${randomUUID().slice(0, 8)}`;
@@ -46,7 +81,10 @@ describe('stock TCC participant (real PostgreSQL)', () => {
     return row;
   }
 
-  const replies = (orderId: string): Promise<AnyEnvelope[]> => outboxEnvelopes(db, orderId);
+  /** The replies stock sent to Kafka for one order, in order. */
+  const replies = (orderId: string): Promise<AnyEnvelope[]> => recorder.envelopes<AnyEnvelope>(orderId);
+  /** What the sweeper said (through the outbox) about one order. */
+  const events = (orderId: string): Promise<AnyEnvelope[]> => outboxEnvelopes(db, orderId);
 
   const soon = (ms: number) => new Date(Date.now() + ms).toISOString();
 
@@ -224,7 +262,8 @@ describe('stock TCC participant (real PostgreSQL)', () => {
       description: 'the reservation to expire',
     });
     expect(await quantities(id)).toEqual({ available: 1, reserved: 0, sold: 0, stocked_total: 1 });
-    expect((await replies(late)).map((r) => r.type)).toEqual(['StockReserved', 'StockReservationExpired']);
+    expect((await replies(late)).map((r) => r.type)).toEqual(['StockReserved']);
+    expect((await events(late)).map((r) => r.type)).toEqual(['StockReservationExpired']);
 
     await stock.confirm(confirm(late, id)); // stock is still there: sold after all
     expect(await quantities(id)).toEqual({ available: 0, reserved: 0, sold: 1, stocked_total: 1 });
@@ -239,10 +278,61 @@ describe('stock TCC participant (real PostgreSQL)', () => {
     await stock.confirm(confirm(tooLate, other));
     expect((await replies(tooLate)).map((r) => [r.type, (r.payload as { reason?: string }).reason])).toEqual([
       ['StockReserved', undefined],
-      ['StockReservationExpired', undefined],
       ['StockConfirmRefused', 'EXPIRED'],
     ]);
+    expect((await events(tooLate)).map((r) => r.type)).toEqual(['StockReservationExpired']);
     expect(await quantities(other)).toEqual({ available: 0, reserved: 1, sold: 0, stocked_total: 1 });
+  });
+
+  /** A stock service whose replies Kafka never acknowledges (its producer is disconnected). */
+  async function unheard(): Promise<{ stock: StockTccService; close: () => Promise<void> }> {
+    const broken = connections();
+    await broken.onModuleInit();
+    await broken.producer.disconnect();
+    return {
+      stock: new StockTccService(db, settings, new ReplyPublisher(broken)),
+      close: () => broken.onApplicationShutdown(),
+    };
+  }
+
+  const storedReply = async (orderId: string, phase: string) =>
+    (
+      await db.query<{ reply: AnyEnvelope }[]>(
+        'SELECT replies -> $2::text AS reply FROM reservations WHERE order_id = $1',
+        [orderId, phase],
+      )
+    )[0]?.reply;
+
+  it('sends a reply Kafka did not acknowledge when its command comes again, with no second effect', async () => {
+    const lost = await unheard();
+    try {
+      const id = await product(5, 1_200);
+      const orderId = randomUUID();
+      const command = tryCommand(orderId, id, 2);
+      // the reservation commits, the reply does not reach Kafka: the handler fails, so the
+      // transport neither commits the offset nor moves on
+      await expect(lost.stock.try(command)).rejects.toThrow(InfrastructureError);
+      expect(await quantities(id)).toEqual({ available: 3, reserved: 2, sold: 0, stocked_total: 5 });
+      expect(await replies(orderId)).toEqual([]);
+
+      await stock.try(command); // the same message, handled again
+      expect(await quantities(id)).toEqual({ available: 3, reserved: 2, sold: 0, stocked_total: 5 });
+      const [reserved, ...more] = await replies(orderId);
+      expect(more).toEqual([]);
+      expect(reserved).toEqual(await storedReply(orderId, 'try'));
+      expect(reserved?.payload).toMatchObject({ quantity: 2, unitPrice: 1_200 });
+
+      const sell = confirm(orderId, id);
+      await expect(lost.stock.confirm(sell)).rejects.toThrow(InfrastructureError);
+      await stock.confirm(sell);
+      expect(await quantities(id)).toEqual({ available: 3, reserved: 0, sold: 2, stocked_total: 5 });
+      const sent = await replies(orderId);
+      expect(sent.map((r) => r.type)).toEqual(['StockReserved', 'StockConfirmed']);
+      expect(sent[1]).toEqual(await storedReply(orderId, 'confirm'));
+      expect(sent[1]?.payload).toMatchObject({ quantity: 2 });
+    } finally {
+      await lost.close();
+    }
   });
 
   describe('batch fast path', () => {
@@ -282,13 +372,7 @@ describe('stock TCC participant (real PostgreSQL)', () => {
         )
       )[0]?.n;
 
-    const outboxCount = async (orders: string[]) =>
-      (
-        await db.query<{ n: number }[]>(
-          `SELECT count(*)::int AS n FROM outbox WHERE envelope->>'correlationId' = ANY($1::text[])`,
-          [orders],
-        )
-      )[0]?.n;
+    const sentCount = async (orders: string[]) => (await recorder.sent(...orders)).length;
 
     /** Someone's transaction holds the row locks of `statements` until `release` commits it. */
     async function holding(...statements: [sql: string, params: unknown[]][]) {
@@ -389,10 +473,7 @@ describe('stock TCC participant (real PostgreSQL)', () => {
            FROM reservations WHERE order_id = ANY($1::uuid[])`,
         [orders],
       );
-      const sent = await db.query<{ envelope: AnyEnvelope }[]>(
-        `SELECT envelope FROM outbox WHERE envelope->>'correlationId' = ANY($1::text[]) ORDER BY id`,
-        [orders],
-      );
+      const sent = await recorder.envelopes<AnyEnvelope>(...orders);
       return {
         quantities: quantitiesByName,
         reservations: reservations
@@ -407,7 +488,7 @@ describe('stock TCC participant (real PostgreSQL)', () => {
               `${String(b.order_id)} ${String(b.product_id)}`,
             ),
           ),
-        replies: sent.map((r) => reply(r.envelope)),
+        replies: sent.map(reply),
       };
     }
 
@@ -459,11 +540,10 @@ describe('stock TCC participant (real PostgreSQL)', () => {
       expect(await stock.handleBatch(messages)).toBe(10);
       expect(await quantities(id)).toEqual({ available: 0, reserved: 3, sold: 0, stocked_total: 3 });
 
-      const sent = await db.query<{ envelope: AnyEnvelope; traceparent: string }[]>(
-        `SELECT envelope, headers->>'traceparent' AS traceparent FROM outbox
-          WHERE envelope->>'correlationId' = ANY($1::text[]) ORDER BY id`,
-        [orders],
-      );
+      const sent = (await recorder.sent<AnyEnvelope>(...orders)).map((m) => ({
+        envelope: m.envelope,
+        traceparent: m.headers['traceparent'],
+      }));
       expect(
         sent.map((r) => [
           r.envelope.correlationId,
@@ -525,7 +605,7 @@ describe('stock TCC participant (real PostgreSQL)', () => {
       expect(await handled).toBe(0);
       expect(await quantities(id)).toEqual({ available: 5, reserved: 0, sold: 0, stocked_total: 5 });
       expect(await reservationCount(orders)).toBe(0);
-      expect(await outboxCount(orders)).toBe(0);
+      expect(await sentCount(orders)).toBe(0);
 
       await drive(commands); // decided again on the restocked product: all four fit now
       expect(await quantities(id)).toEqual({ available: 1, reserved: 4, sold: 0, stocked_total: 5 });
@@ -545,7 +625,7 @@ describe('stock TCC participant (real PostgreSQL)', () => {
       expect(await handled).toBe(0);
       expect(await quantities(id)).toEqual({ available: 3, reserved: 0, sold: 0, stocked_total: 3 });
       expect(await reservationCount([other, cancelled])).toBe(1);
-      expect(await outboxCount([other, cancelled])).toBe(0);
+      expect(await sentCount([other, cancelled])).toBe(0);
     });
 
     it('writes nothing when the sweeper expires a reservation between its read and its write', async () => {
@@ -571,11 +651,32 @@ describe('stock TCC participant (real PostgreSQL)', () => {
       await release();
       expect(await handled).toBe(0);
       expect(await quantities(id)).toEqual({ available: 2, reserved: 3, sold: 0, stocked_total: 5 });
-      expect(await outboxCount([expiring, other])).toBe(2); // the two StockReserved
+      expect(await sentCount([expiring, other])).toBe(2); // the two StockReserved
 
       await drive(commands); // the cancel releases, the late confirm takes what is there again
       expect(await quantities(id)).toEqual({ available: 1, reserved: 2, sold: 2, stocked_total: 5 });
       expect((await replies(expiring)).map((r) => r.type)).toEqual(['StockReserved', 'StockConfirmed']);
+    });
+
+    it('throws when its replies are not acknowledged, and the single paths then replay them', async () => {
+      const lost = await unheard();
+      try {
+        const id = await product(2, 900);
+        const orders = Array.from({ length: 3 }, () => randomUUID());
+        const commands = orders.map((o) => tryCommand(o, id, 1));
+        await expect(lost.stock.handleBatch(batched(commands))).rejects.toThrow(InfrastructureError);
+        expect(await quantities(id)).toEqual({ available: 0, reserved: 2, sold: 0, stocked_total: 2 });
+        expect(await sentCount(orders)).toBe(0);
+
+        // what the transport does after a batch failed: the commands again, one by one first
+        await drive(commands);
+        expect(await quantities(id)).toEqual({ available: 0, reserved: 2, sold: 0, stocked_total: 2 });
+        const sent = await recorder.envelopes<AnyEnvelope>(...orders);
+        expect(sent.map((r) => r.type)).toEqual(['StockReserved', 'StockReserved', 'StockRejected']);
+        expect(sent).toEqual(await Promise.all(orders.map((o) => storedReply(o, 'try'))));
+      } finally {
+        await lost.close();
+      }
     });
 
     it('lets one of two batches racing for a product write, and the totals stay right', async () => {

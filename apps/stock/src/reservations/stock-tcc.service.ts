@@ -4,16 +4,9 @@ import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
 import { PLAIN_INDEX_SCANS, preparedQuery, unlessExists } from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
-import type { MessageOfType, StockCommand } from '@tcc/contracts';
+import type { MessageOfType, StockCommand, StockReply } from '@tcc/contracts';
 import type { BatchedMessage } from '@tcc/kafka';
-import {
-  enqueueMessages,
-  FenceReplies,
-  NOTIFY_OUTBOX,
-  outboxInsert,
-  SqlParams,
-  writeAndWake,
-} from '@tcc/outbox';
+import { enqueueMessages, FenceReplies, ReplyPublisher, SqlParams, withPayload } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { reservationRules } from '../domain/reservation-rules';
 import { STOCK_SETTINGS } from '../stock.settings';
@@ -30,9 +23,10 @@ type Command<T extends 'StockTry' | 'StockConfirm' | 'StockCancel' | 'StockRetur
 /**
  * Stock's side of the saga. Each command is decided by domain/reservation-rules.ts (the shared
  * @tcc/tcc fence rules in stock's words) from the reservation row (the fence), then the product is
- * changed under its own guard (`available >= quantity`, CHECK constraints), the outcome and the
- * reply recorded in the fence, and the reply put in the outbox, all or nothing. The Kafka offset is
- * committed after that.
+ * changed under its own guard (`available >= quantity`, CHECK constraints) and the outcome and the
+ * reply recorded in the fence, all or nothing. Once that has committed the reply is sent to Kafka
+ * (ReplyPublisher), and only then is the command's offset committed: a command whose reply was not
+ * acknowledged comes again and replays it from the fence.
  *
  * The common cases (a try that reserves, a confirm or cancel of a live reservation) take a fast
  * path: ONE statement whose parts all key on a guarded update (the product's stock for a try, the
@@ -55,12 +49,15 @@ type Command<T extends 'StockTry' | 'StockConfirm' | 'StockCancel' | 'StockRetur
 @Injectable()
 export class StockTccService {
   private readonly log = new Logger('stock');
-  private readonly replies = new FenceReplies('reservations', ['order_id', 'product_id'], this.log);
+  private readonly replies: FenceReplies;
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     @Inject(STOCK_SETTINGS) private readonly settings: StockSettings,
-  ) {}
+    publisher: ReplyPublisher,
+  ) {
+    this.replies = new FenceReplies('reservations', ['order_id', 'product_id'], this.log, publisher);
+  }
 
   async try(command: Command<'StockTry'>): Promise<void> {
     if (!(await this.reserveFast(command))) await this.tryLocked(command);
@@ -89,9 +86,9 @@ export class StockTccService {
     const now = new Date();
     const plan = planBatch(commands, state, now, (command) => this.expiryOf(command, now));
     const taken = messages.slice(0, plan.steps.length);
-    return this.replies.writeBatch(taken, plan.steps, async (headers) => {
+    return this.replies.writeBatch(taken, plan.steps, async () => {
       const p = new SqlParams();
-      await writeAndWake(this.db, batchWriteSql(p, plan, headers), p.values);
+      await preparedQuery(this.db, batchWriteSql(p, plan), p.values);
     });
   }
 
@@ -126,7 +123,7 @@ export class StockTccService {
     const p = new SqlParams();
     const qty = p.add(quantity, 'integer');
     const written = await unlessExists(() =>
-      writeAndWake<{ price: string }[]>(
+      preparedQuery<{ price: string }[]>(
         this.db,
         `WITH p AS (
            UPDATE products SET available = available - ${qty}, reserved = reserved + ${qty}, updated_at = now()
@@ -134,15 +131,15 @@ export class StockTccService {
          r AS (
            INSERT INTO reservations (order_id, product_id, quantity, unit_price, status, expires_at, replies)
            SELECT ${p.add(orderId, 'uuid')}, p.id, ${qty}, p.price, 'RESERVED', ${p.add(expiresAt, 'timestamptz')},
-                  jsonb_build_object('try', ${withPrice(p.add(JSON.stringify(reply), 'jsonb'))}) FROM p),
-         ob AS (${outboxInsert(p, [reply], { onlyIf: 'p', envelope: withPrice })})
-         SELECT p.price, ${NOTIFY_OUTBOX} FROM p`,
+                  jsonb_build_object('try', ${withPrice(p.add(JSON.stringify(reply), 'jsonb'))}) FROM p)
+         SELECT p.price FROM p`,
         p.values,
       ),
     );
     const price = written?.[0]?.price;
     if (price === undefined) return false;
     this.replies.logSent(reply, `reserved ${quantity} of ${productId} at ${price}`);
+    await this.replies.publish(withPayload(reply, { unitPrice: Number(price) }));
     return true;
   }
 
@@ -172,15 +169,11 @@ export class StockTccService {
       ? 'reserved = reserved - f.quantity, sold = sold + f.quantity'
       : 'available = available + f.quantity, reserved = reserved - f.quantity';
     // locks in the documented order: the reservation, then the product
-    const written = await writeAndWake<{ quantity: number }[]>(
+    const written = await preparedQuery<{ quantity: number }[]>(
       this.db,
       `WITH f AS (${fenced}),
-       s AS (UPDATE products SET ${change}, updated_at = now() FROM f WHERE id = ${p.add(productId)}),
-       ob AS (${outboxInsert(p, [reply], {
-         onlyIf: 'f',
-         envelope: (json) => `jsonb_set(${json}, '{payload,${field}}', to_jsonb(f.quantity))`,
-       })})
-       SELECT f.quantity, ${NOTIFY_OUTBOX} FROM f`,
+       s AS (UPDATE products SET ${change}, updated_at = now() FROM f WHERE id = ${p.add(productId)})
+       SELECT f.quantity FROM f`,
       p.values,
     );
     const quantity = written[0]?.quantity;
@@ -188,6 +181,11 @@ export class StockTccService {
     this.replies.logSent(
       reply,
       confirm ? `sold ${quantity} of ${productId}` : `released ${quantity} of ${productId}`,
+    );
+    await this.replies.publish(
+      reply.type === 'StockConfirmed'
+        ? withPayload(reply, { quantity })
+        : withPayload(reply, { released: quantity }),
     );
     return true;
   }
@@ -202,12 +200,12 @@ export class StockTccService {
 
   private async tryLocked(command: Command<'StockTry'>): Promise<void> {
     const { orderId, productId, quantity } = command.payload;
-    await this.db.transaction(async (m) => {
+    await this.replies.decide(this.db, async (m): Promise<StockReply> => {
       const fence = await this.lockFence(m, orderId, productId);
       const now = new Date();
       const deadline = new Date(command.payload.deadline);
       const outcome = reservationRules.decideTry(fence, replied(fence, 'try'), deadline, now);
-      if (outcome.kind === 'replay') return this.replies.replay(m, command, fence?.replies, 'try');
+      if (outcome.kind === 'replay') return this.replies.replay(command, fence?.replies, 'try');
       if (outcome.kind === 'reject') {
         return this.rejectTry(m, command, fence === undefined, outcome.reason);
       }
@@ -228,16 +226,16 @@ export class StockTccService {
          VALUES ($1, $2, $3, $4, 'RESERVED', $5, jsonb_build_object('try', $6::jsonb))`,
         [orderId, productId, quantity, price, expiresAt, JSON.stringify(reply)],
       );
-      await this.replies.send(m, reply, `reserved ${quantity} of ${productId} at ${price}`);
+      return this.replies.answer(reply, `reserved ${quantity} of ${productId} at ${price}`);
     });
   }
 
   private async confirmLocked(command: Command<'StockConfirm'>): Promise<void> {
     const { orderId, productId } = command.payload;
-    await this.db.transaction(async (m) => {
+    await this.replies.decide(this.db, async (m): Promise<StockReply> => {
       const fence = await this.lockFence(m, orderId, productId);
       const outcome = reservationRules.decideConfirm(fence, replied(fence, 'confirm'));
-      if (outcome.kind === 'replay') return this.replies.replay(m, command, fence?.replies, 'confirm');
+      if (outcome.kind === 'replay') return this.replies.replay(command, fence?.replies, 'confirm');
       if (outcome.kind === 'refuse' || !fence) {
         const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
         return this.refuse(m, command, fence, 'confirm', 'StockConfirmRefused', reason);
@@ -262,18 +260,18 @@ export class StockTccService {
       }
       const reply = replyTo(command, 'StockConfirmed', { orderId, productId, quantity });
       await this.replies.record(m, [orderId, productId], 'confirm', reply, 'CONFIRMED');
-      await this.replies.send(m, reply, `sold ${quantity} of ${productId}`);
+      return this.replies.answer(reply, `sold ${quantity} of ${productId}`);
     });
   }
 
   private async cancelLocked(command: Command<'StockCancel'>): Promise<void> {
     const { orderId, productId } = command.payload;
-    await this.db.transaction(async (m) => {
+    await this.replies.decide(this.db, async (m): Promise<StockReply> => {
       const fence = await this.lockFence(m, orderId, productId);
       const outcome = reservationRules.decideCancel(fence, replied(fence, 'cancel'));
       switch (outcome.kind) {
         case 'replay':
-          return this.replies.replay(m, command, fence?.replies, 'cancel');
+          return this.replies.replay(command, fence?.replies, 'cancel');
         case 'refuse':
           return this.refuse(m, command, fence, 'cancel', 'StockCancelRefused', outcome.reason);
         case 'empty-rollback': {
@@ -288,7 +286,7 @@ export class StockTccService {
              VALUES ($1, $2, 0, 'CANCELLED', 'EMPTY_ROLLBACK', jsonb_build_object('cancel', $3::jsonb))`,
             [orderId, productId, JSON.stringify(reply)],
           );
-          return this.replies.send(m, reply, `cancel before any try for ${productId}: remembered`);
+          return this.replies.answer(reply, `cancel before any try for ${productId}: remembered`);
         }
         case 'nothing-to-release': {
           const reply = replyTo(command, 'StockCancelled', {
@@ -298,7 +296,7 @@ export class StockTccService {
             emptyRollback: false,
           });
           await this.replies.record(m, [orderId, productId], 'cancel', reply, fence?.status ?? 'CANCELLED');
-          return this.replies.send(m, reply, `nothing held for ${productId}`);
+          return this.replies.answer(reply, `nothing held for ${productId}`);
         }
         case 'apply': {
           // release what the try reserved
@@ -314,7 +312,7 @@ export class StockTccService {
             emptyRollback: false,
           });
           await this.replies.record(m, [orderId, productId], 'cancel', reply, 'CANCELLED');
-          return this.replies.send(m, reply, `released ${quantity} of ${productId}`);
+          return this.replies.answer(reply, `released ${quantity} of ${productId}`);
         }
       }
     });
@@ -322,10 +320,10 @@ export class StockTccService {
 
   async return(command: Command<'StockReturn'>): Promise<void> {
     const { orderId, productId } = command.payload;
-    await this.db.transaction(async (m) => {
+    await this.replies.decide(this.db, async (m): Promise<StockReply> => {
       const fence = await this.lockFence(m, orderId, productId);
       const outcome = reservationRules.decideCompensate(fence, replied(fence, 'return'));
-      if (outcome.kind === 'replay') return this.replies.replay(m, command, fence?.replies, 'return');
+      if (outcome.kind === 'replay') return this.replies.replay(command, fence?.replies, 'return');
       if (outcome.kind === 'refuse' || !fence) {
         const reason = outcome.kind === 'refuse' ? outcome.reason : 'NOT_RESERVED';
         return this.refuse(m, command, fence, 'return', 'StockReturnRefused', reason);
@@ -337,7 +335,7 @@ export class StockTccService {
       );
       const reply = replyTo(command, 'StockReturned', { orderId, productId, quantity });
       await this.replies.record(m, [orderId, productId], 'return', reply, 'RETURNED');
-      await this.replies.send(m, reply, `took back ${quantity} of ${productId}`);
+      return this.replies.answer(reply, `took back ${quantity} of ${productId}`);
     });
   }
 
@@ -406,7 +404,7 @@ export class StockTccService {
     command: Command<'StockTry'>,
     insert: boolean,
     reason: 'OUT_OF_STOCK' | 'UNKNOWN_PRODUCT' | 'DEADLINE_PASSED' | 'ALREADY_CANCELLED',
-  ): Promise<void> {
+  ): Promise<StockReply> {
     const { orderId, productId, quantity } = command.payload;
     const reply = replyTo(command, 'StockRejected', { orderId, productId, reason });
     if (insert) {
@@ -418,7 +416,7 @@ export class StockTccService {
     } else {
       await this.replies.record(m, [orderId, productId], 'try', reply);
     }
-    await this.replies.send(m, reply, `try for ${productId} rejected: ${reason}`);
+    return this.replies.answer(reply, `try for ${productId} rejected: ${reason}`);
   }
 
   private async refuse(
@@ -428,10 +426,10 @@ export class StockTccService {
     phase: Phase,
     type: 'StockConfirmRefused' | 'StockCancelRefused' | 'StockReturnRefused',
     reason: RefuseReason,
-  ): Promise<void> {
+  ): Promise<StockReply> {
     const { orderId, productId } = command.payload;
     const reply = replyTo(command, type, { orderId, productId, reason });
     if (row) await this.replies.record(m, [orderId, productId], phase, reply);
-    await this.replies.send(m, reply, `${phase} for ${productId} refused: ${reason}`);
+    return this.replies.answer(reply, `${phase} for ${productId} refused: ${reason}`);
   }
 }

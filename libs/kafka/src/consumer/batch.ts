@@ -7,8 +7,9 @@ import { outgoingTraceparent, TRACEPARENT_HEADER } from '@tcc/observability';
  * each partition's in offset order (see RunMerger). It answers how many leading messages it
  * handled: all of those in ONE transaction, with each one's effect decided in sequence order as if
  * they had come one at a time. It may answer 0 (the first message then goes to
- * its own `@EventPattern(type)` handler, as does every message it fails on); a throw writes nothing
- * and counts as 0. So the batch handler is the fast path, and the per-message handlers stay the
+ * its own `@EventPattern(type)` handler, as does every message it fails on); a throw counts as 0
+ * (a handler that throws after its transaction committed must leave the single handlers able to
+ * finish the job: the participants' fences replay the recorded replies). So the batch handler is the fast path, and the per-message handlers stay the
  * complete, authoritative one.
  */
 export const BATCH_PATTERN = 'tcc.batch';
@@ -28,8 +29,7 @@ export type BatchHandled = number;
 
 /**
  * The headers of the replies to `messages`, one set each: the traceparent that makes each
- * message's own span the parent of its reply (as the single-message path does). For
- * `outboxInsert(..., { headersEach })`.
+ * message's own span the parent of its reply (as the single-message path does).
  */
 export function replyHeaders(messages: readonly BatchedMessage[]): Promise<Record<string, string>[]> {
   return Promise.all(

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { DeadLetterHeaders, deadLetterTopicOf, messageSchema } from '@tcc/contracts';
 import { currentTrace, formatTraceparent } from '@tcc/observability';
 import { createTopic, readTopic, testKafka, uniqueName, waitFor } from '@tcc/testing';
-import { PermanentError } from '../backoff';
+import { InfrastructureError, PermanentError } from '../backoff';
 import { BATCH_PATTERN } from './batch';
 import type { BatchedMessage } from './batch';
 import { connectKafkaConsumer } from './connect-consumer';
@@ -24,6 +24,8 @@ const pingSchema = messageSchema(
     /** fail this many times (transiently) before succeeding */
     failTimes: z.int().optional(),
     permanent: z.boolean().optional(),
+    /** the transient failures are InfrastructureErrors (what the handler needs is away) */
+    infrastructure: z.boolean().optional(),
     slowMs: z.int().optional(),
     /** the batch handler stops before this message (it goes to the single-message handler) */
     notInBatch: z.boolean().optional(),
@@ -51,13 +53,14 @@ const failures = new Map<string, number>();
 class PingController {
   @EventPattern('Test.Ping')
   async ping(@Payload() message: Ping, @Ctx() ctx: KafkaMessageContext): Promise<void> {
-    const { n, failTimes = 0, permanent, slowMs } = message.payload;
+    const { n, failTimes = 0, permanent, infrastructure, slowMs } = message.payload;
     started.push(n);
     if (permanent) throw new PermanentError(`ping ${n} can never work`);
     const failed = failures.get(message.messageId) ?? 0;
     if (failed < failTimes) {
       failures.set(message.messageId, failed + 1);
-      throw new Error(`transient failure ${failed + 1} of ping ${n}`);
+      const why = `transient failure ${failed + 1} of ping ${n}`;
+      throw infrastructure ? new InfrastructureError(why) : new Error(why);
     }
     if (slowMs) await sleep(slowMs);
     handled.push({
@@ -226,6 +229,16 @@ describe('KafkaConsumerServer against a real broker', () => {
     await send('product-flaky', ping(2));
     await waitFor(() => handled.length === 2, { description: 'both pings handled' });
     expect(handled.map((h) => h.n)).toEqual([1, 2]);
+    const offsets = await admin.fetchTopicOffsets(deadLetterTopicOf(topic));
+    expect(offsets.every((o) => o.high === '0')).toBe(true);
+  });
+
+  it('retries an infrastructure failure past the last attempt, and never dead-letters it', async () => {
+    await send('product-kafka-away', ping(1, { failTimes: maxAttempts + 3, infrastructure: true }));
+    await send('product-kafka-away', ping(2));
+    await waitFor(() => handled.length === 2, { description: 'both pings handled', timeoutMs: 20_000 });
+    expect(handled.map((h) => h.n)).toEqual([1, 2]);
+    expect([...failures.values()]).toEqual([maxAttempts + 3]); // ping 1 failed past its maxAttempts
     const offsets = await admin.fetchTopicOffsets(deadLetterTopicOf(topic));
     expect(offsets.every((o) => o.high === '0')).toBe(true);
   });

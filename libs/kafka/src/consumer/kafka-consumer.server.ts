@@ -23,7 +23,7 @@ import {
   withLogContext,
 } from '@tcc/observability';
 import { consumerMetrics } from './consumer.metrics';
-import { backoffDelay, isRetriable } from '../backoff';
+import { backoffDelay, isRetriable, retriesEndlessly } from '../backoff';
 import type { RetryPolicy } from '../backoff';
 import { KafkaMessageContext } from './kafka-message.context';
 import { PoisonMessageError, UnknownMessageTypeError } from './errors';
@@ -72,8 +72,8 @@ const MAX_FETCH_BYTES_PER_PARTITION = 256 * 1024;
  *   transaction) has finished, by hand, off the message path (OffsetCommitter: one request in
  *   flight carries every partition's newest handled offset);
  * - a failing handler is retried in place with exponential backoff while the partition waits
- *   and the consumer keeps heartbeating; after the last attempt, or at once for a message that
- *   can never succeed, the original bytes go to `<topic>.dlt` with the reason in headers, and only
+ *   and the consumer keeps heartbeating (an InfrastructureError for as long as it lasts); after
+ *   the last attempt, or at once for a message that can never succeed, the original bytes go to `<topic>.dlt` with the reason in headers, and only
  *   once that write is acknowledged is the offset committed.
  * Handlers stay ordinary Nest handlers: `@EventPattern(type)` with `@Payload()` and `@Ctx()`.
  */
@@ -409,7 +409,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
           this.log.log({ msg: 'handled after retries', type: envelope.type, attempts: attempt });
         return 'handled';
       } catch (error) {
-        if (!isRetriable(error) || attempt >= retry.maxAttempts) {
+        if (!isRetriable(error) || (attempt >= retry.maxAttempts && !retriesEndlessly(error))) {
           return this.deadLetter(payload, asError(error), attempt);
         }
         const delay = backoffDelay(retry, attempt);
