@@ -38,30 +38,6 @@ export class PermanentError extends Error {
   }
 }
 
-/**
- * A failure of what a handler needs rather than of its message: Kafka did not acknowledge the
- * replies of a command whose transaction has committed, say. The message is fine, so it is retried
- * with backoff for as long as that lasts (its retries never run out) and never dead-lettered: a
- * dead letter would drop a command whose effect is already written.
- */
-export class InfrastructureError extends Error {
-  readonly retriable = true;
-  readonly retriesEndlessly = true;
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
-
-export function retriesEndlessly(error: unknown): boolean {
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    'retriesEndlessly' in error &&
-    error.retriesEndlessly === true
-  );
-}
-
 export function isRetriable(error: unknown): boolean {
   if (typeof error === 'object' && error !== null && 'retriable' in error) {
     return error.retriable !== false;

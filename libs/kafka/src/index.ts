@@ -8,3 +8,4 @@ export * from './consumer/batch';
 export * from './consumer/kafka-consumer.server';
 export * from './consumer/kafka-message.context';
 export * from './consumer/connect-consumer';
+export * from './consumer/offset-holds';

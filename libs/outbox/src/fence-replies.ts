@@ -2,17 +2,19 @@ import type { Logger } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { SagaMessage } from '@tcc/contracts';
 import { isBatchConflict, isUniqueViolation } from '@tcc/database';
-import { replyHeaders } from '@tcc/kafka';
+import { holdOffsetUntil, replyHeaders } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
 import { outboxHeaders } from './outbox-writer';
 import type { SqlParams } from './outbox-writer';
-import type { ReplyPublisher } from './reply-publisher';
+import type { OutgoingReply, ReplyPublisher } from './reply-publisher';
 
 /**
  * The reply side of a TCC participant's fence table (stock's reservations, payment's holds): every
  * reply is recorded in the fence row under its phase in the transaction that decides it, and sent
- * to Kafka once that transaction has committed, before the command's offset is (ReplyPublisher). A
- * duplicate command, or the same command again because its reply was not acknowledged, gets the
+ * to Kafka once that transaction has committed (ReplyPublisher). The handler does not wait for
+ * Kafka's acknowledgement: it holds the command's offset on it (holdOffsetUntil), so the consumer
+ * goes on to the next command while the offset is committed only after the acknowledgement. A
+ * duplicate command, or the same command again because its reply was never acknowledged, gets the
  * recorded reply again (same message id), with no second effect.
  */
 export class FenceReplies {
@@ -26,16 +28,25 @@ export class FenceReplies {
 
   /**
    * Runs `decide` in one transaction (it records its reply in the fence and returns it), then
-   * sends the reply, in the current message's trace.
+   * sends the reply, in the current message's trace (see `publish`).
    */
   async decide(db: DataSource, decide: (m: EntityManager) => Promise<SagaMessage>): Promise<void> {
     const reply = await db.transaction(decide);
     await this.publish(reply);
   }
 
-  /** Sends a reply whose fence change has committed, in the current message's trace. */
-  publish(reply: SagaMessage): Promise<void> {
-    return this.publisher.publish([{ message: reply, headers: outboxHeaders() }]);
+  /**
+   * Sends a reply whose fence change has committed, in the current message's trace. Inside a
+   * handler of the transport this returns at once, the message's offset held until Kafka
+   * acknowledges; elsewhere (a test) it waits for the acknowledgement.
+   */
+  async publish(reply: SagaMessage): Promise<void> {
+    await this.send([{ message: reply, headers: outboxHeaders() }]);
+  }
+
+  private async send(replies: readonly OutgoingReply[]): Promise<void> {
+    const acknowledged = this.publisher.publish(replies);
+    if (!holdOffsetUntil(acknowledged)) await acknowledged;
   }
 
   /** Records `reply` as the fence's answer to `phase`, and moves the fence to `status` if given. */
@@ -99,9 +110,8 @@ export class FenceReplies {
    * lost a race (a fence that exists now: unique violation; a row that changed since the read:
    * batch conflict) wrote nothing and answers 0, so its commands go one by one. Otherwise each
    * reply is logged in its command's context, as the single paths log it, the replies are sent
-   * (each with its command's span as parent), and the answer is how many were written. A failed
-   * send throws: the transport then hands the commands to the single paths, which replay the
-   * recorded replies.
+   * (each with its command's span as parent; each command's offset held until they are
+   * acknowledged, see `publish`), and the answer is how many were written.
    */
   async writeBatch(
     taken: readonly BatchedMessage[],
@@ -125,9 +135,12 @@ export class FenceReplies {
       if (s) await m.within(() => this.logSent(s.reply, s.what));
     }
     const headers = await replyHeaders(taken);
-    await this.publisher.publish(
+    const acknowledged = this.publisher.publish(
       sent.slice(0, taken.length).map((s, i) => ({ message: s.reply, headers: headers[i] ?? {} })),
     );
+    let held = true;
+    for (const m of taken) held = (await m.within(() => holdOffsetUntil(acknowledged))) && held;
+    if (!held) await acknowledged;
     return taken.length;
   }
 

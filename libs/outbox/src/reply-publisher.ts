@@ -1,9 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Injectable, Logger } from '@nestjs/common';
+import type { OnApplicationShutdown } from '@nestjs/common';
 import type { Message } from 'kafkajs';
 import { routeOf } from '@tcc/contracts';
 import type { SagaMessage } from '@tcc/contracts';
-import { Coalescer } from '@tcc/database';
-import { InfrastructureError, KafkaConnections } from '@tcc/kafka';
+import { backoffDelay, defaultRetryPolicy, KafkaConnections } from '@tcc/kafka';
 import { counter } from '@tcc/observability';
 import { kafkaMessageOf } from './kafka-message';
 
@@ -22,47 +23,86 @@ const published = counter({
 /** The most publish calls that share one produce request. */
 const MAX_CALLS_PER_REQUEST = 64;
 
+interface Queued {
+  replies: readonly OutgoingReply[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
 /**
- * Sends a participant's replies to Kafka after the transaction that decided them has committed,
- * and before the command's offset is committed: the reply of a command is always derived from its
- * fence row again, so it needs no outbox. If the process dies between the commit and Kafka's
- * acknowledgement, or the send fails, the command's offset was not committed: the command comes
- * again, the fence finds the recorded reply, and the same reply (same message id) is sent again;
- * the order service applies a reply once by its id. What a participant says unprompted (a
+ * Sends a participant's replies to Kafka once the transaction that decided them has committed. A
+ * command's reply is recorded in its fence row and derived from it again whenever the command
+ * comes again, so it needs no outbox: the transport commits the command's offset only once Kafka
+ * acknowledged the reply (the caller holds the offset on `publish`'s promise: holdOffsetUntil), and
+ * if the process dies first, the command comes again and its fence replays the same reply (same
+ * message id), which the order service applies once. What a participant says unprompted (a
  * reservation or hold that expired) has no command to come again, and still goes through the
  * outbox.
  *
- * Replies that arrive while a produce request is in flight go together in the next one (Kafka
- * costs about the same per request whatever it carries), each topic's in the order they came.
- * acks=all, on the service's idempotent producer.
+ * One produce request at a time, acks=all, on the service's idempotent producer; the replies that
+ * arrive meanwhile go together in the next (Kafka costs about the same per request whatever it
+ * carries), in the order they came. A request that fails is sent again, with backoff, for as long
+ * as Kafka does not take it, and nothing after it goes first.
  */
 @Injectable()
-export class ReplyPublisher {
-  private readonly requests = new Coalescer<readonly OutgoingReply[], void>(
-    async (calls) => {
-      await this.send(calls.flat());
-      return calls.map(() => undefined);
-    },
-    { maxJobs: MAX_CALLS_PER_REQUEST, blames: () => false },
-  );
+export class ReplyPublisher implements OnApplicationShutdown {
+  private readonly log = new Logger(ReplyPublisher.name);
+  private queue: Queued[] = [];
+  private sending = false;
+  private stopped = false;
 
   constructor(private readonly kafka: KafkaConnections) {}
 
   /**
-   * Resolves once Kafka has acknowledged every one of `replies`. A failure is an
-   * InfrastructureError, whatever kafkajs threw (after its own retries it throws errors that call
-   * themselves non-retriable): the command is fine and its effect written, so the transport keeps
-   * retrying it, which replays the reply, until Kafka takes it.
+   * Resolves once Kafka has acknowledged every one of `replies`; rejects only if the publisher
+   * stops first.
    */
-  async publish(replies: readonly OutgoingReply[]): Promise<void> {
-    if (replies.length === 0) return;
+  publish(replies: readonly OutgoingReply[]): Promise<void> {
+    if (replies.length === 0) return Promise.resolve();
+    if (this.stopped) return Promise.reject(this.stoppedError());
+    return new Promise((resolve, reject) => {
+      this.queue.push({ replies, resolve, reject });
+      if (!this.sending) void this.drain();
+    });
+  }
+
+  /** Gives up on what is not acknowledged yet: those commands' offsets stay, and they come again. */
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    const left = this.queue;
+    this.queue = [];
+    for (const q of left) q.reject(this.stoppedError());
+  }
+
+  private async drain(): Promise<void> {
+    this.sending = true;
+    let failures = 0;
     try {
-      await this.requests.submit(replies);
-    } catch (error) {
-      throw new InfrastructureError(
-        `Kafka did not acknowledge ${replies.length} repl${replies.length === 1 ? 'y' : 'ies'}: ${(error as Error).message}`,
-        { cause: error },
-      );
+      while (this.queue.length > 0 && !this.stopped) {
+        const calls = this.queue.slice(0, MAX_CALLS_PER_REQUEST);
+        try {
+          await this.send(calls.flatMap((q) => q.replies));
+        } catch (error) {
+          failures++;
+          const delay = backoffDelay(defaultRetryPolicy, Math.min(failures, 10));
+          this.log.warn({
+            msg: 'replies not acknowledged by Kafka; sending them again',
+            err: error,
+            replies: calls.reduce((n, q) => n + q.replies.length, 0),
+            attempt: failures,
+            delayMs: delay,
+          });
+          await sleep(delay);
+          continue;
+        }
+        failures = 0;
+        // the stopped publisher has rejected them already
+        if (this.stopped) return;
+        this.queue.splice(0, calls.length);
+        for (const q of calls) q.resolve();
+      }
+    } finally {
+      this.sending = false;
     }
   }
 
@@ -80,5 +120,11 @@ export class ReplyPublisher {
       topicMessages: [...byTopic].map(([topic, messages]) => ({ topic: this.kafka.topic(topic), messages })),
     });
     for (const [topic, messages] of byTopic) published.inc({ topic }, messages.length);
+  }
+
+  private stoppedError(): Error {
+    return new Error(
+      'the reply publisher stopped before Kafka acknowledged the reply; its command comes again',
+    );
   }
 }

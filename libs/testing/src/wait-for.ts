@@ -34,3 +34,16 @@ export async function waitFor<T>(
     await sleep(intervalMs);
   }
 }
+
+/** Whether `promise` is still unsettled after `ms` (one that settles sooner answers false then). */
+export function stillPendingAfter(promise: Promise<unknown> | undefined, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const elapsed = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(true), ms);
+  });
+  const settled = (promise ?? Promise.resolve()).then(
+    () => false,
+    () => false,
+  );
+  return Promise.race([settled, elapsed]).finally(() => clearTimeout(timer));
+}

@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { createMessage, Topics } from '@tcc/contracts';
 import type { AnyEnvelope, MessageOfType, PaymentCommand } from '@tcc/contracts';
-import { InfrastructureError, KafkaConnections, PermanentError } from '@tcc/kafka';
+import { collectOffsetHolds, KafkaConnections, PermanentError, withOffsetHolds } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
 import { childSpan, formatTraceparent, runInTrace } from '@tcc/observability';
 import { ReplyPublisher } from '@tcc/outbox';
 import {
   migratedTestDatabase,
   outboxEnvelopes,
+  stillPendingAfter,
   testBrokers,
   testKafka,
   TopicRecorder,
@@ -68,9 +69,15 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     const broken = connections();
     await broken.onModuleInit();
     await broken.producer.disconnect();
+    const publisher = new ReplyPublisher(broken);
+    let closed: Promise<void> | undefined;
     return {
-      payment: new PaymentTccService(db, settings, new ReplyPublisher(broken)),
-      close: () => broken.onApplicationShutdown(),
+      payment: new PaymentTccService(db, settings, publisher),
+      close: () =>
+        (closed ??= (async () => {
+          publisher.onApplicationShutdown();
+          await broken.onApplicationShutdown();
+        })()),
     };
   }
 
@@ -387,15 +394,17 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     expect((await replies(orderId)).map((r) => r.type)).toEqual(['PaymentHeld']);
   });
 
-  it('sends a reply Kafka did not acknowledge when its command comes again, with no second effect', async () => {
+  it('holds the offset of a command whose reply Kafka did not acknowledge, and replays the reply when it comes again', async () => {
     const lost = await unheard();
     try {
       const customer = await wallet(1_000);
       const orderId = randomUUID();
       const command = tryCommand(orderId, customer, 300);
-      // the hold commits, the reply does not reach Kafka: the handler fails, so the transport
-      // neither commits the offset nor moves on
-      await expect(lost.payment.try(command)).rejects.toThrow(InfrastructureError);
+      // as the transport runs it: the handler returns once the hold has committed, and the
+      // command's offset waits for Kafka's acknowledgement of the reply, which never comes
+      const first = await collectOffsetHolds(() => lost.payment.try(command));
+      expect(first.holds).toHaveLength(1);
+      expect(await stillPendingAfter(first.holds[0], 300)).toBe(true);
       expect(await amounts(customer)).toEqual({
         balance: 700,
         held: 300,
@@ -404,7 +413,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
       });
       expect(await replies(orderId)).toEqual([]);
 
-      await payment.try(command); // the same message, handled again
+      await payment.try(command); // the same message, after a restart: its offset was never committed
       expect(await amounts(customer)).toEqual({
         balance: 700,
         held: 300,
@@ -416,7 +425,8 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
       expect(held).toEqual(await storedReply(orderId, 'try'));
 
       const capture = confirm(orderId, customer);
-      await expect(lost.payment.confirm(capture)).rejects.toThrow(InfrastructureError);
+      const lostCapture = await collectOffsetHolds(() => lost.payment.confirm(capture));
+      expect(await stillPendingAfter(lostCapture.holds[0], 300)).toBe(true);
       await payment.confirm(capture);
       expect(await amounts(customer)).toEqual({
         balance: 700,
@@ -428,6 +438,10 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
       expect(sent.map((r) => r.type)).toEqual(['PaymentHeld', 'PaymentCaptured']);
       expect(sent[1]).toEqual(await storedReply(orderId, 'confirm'));
       expect(sent[1]?.payload).toMatchObject({ amount: 300 });
+
+      // a stopping publisher gives up: the holds fail, so those offsets are never committed
+      await lost.close();
+      await expect(first.holds[0]).rejects.toThrow(/stopped before Kafka acknowledged/);
     } finally {
       await lost.close();
     }
@@ -698,13 +712,20 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
       expect(sent.map((m) => m.headers['traceparent'])).toEqual(spans.map(formatTraceparent));
     });
 
-    it('throws when its replies are not acknowledged, and the single paths then replay them', async () => {
+    it('holds every offset of a batch whose replies are not acknowledged; the commands again replay them', async () => {
       const lost = await unheard();
       try {
         const customer = await wallet(500);
         const orders = [randomUUID(), randomUUID(), randomUUID()];
         const commands = orders.map((o) => tryCommand(o, customer, 200));
-        await expect(lost.payment.handleBatch(commands.map(batched))).rejects.toThrow(InfrastructureError);
+        const holds: Promise<unknown>[][] = commands.map(() => []);
+        const messages = commands.map((envelope, i): BatchedMessage<PaymentCommand> => ({
+          envelope,
+          within: async (fn) => withOffsetHolds(holds[i]!, fn),
+        }));
+        expect(await lost.payment.handleBatch(messages)).toBe(3);
+        expect(holds.map((h) => h.length)).toEqual([1, 1, 1]);
+        expect(await stillPendingAfter(holds[0]![0], 300)).toBe(true);
         expect(await amounts(customer)).toEqual({
           balance: 100,
           held: 400,
@@ -713,7 +734,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
         });
         expect(await recorder.sent(...orders)).toEqual([]);
 
-        // what the transport does after a batch failed: the commands again, one by one first
+        // the same commands again, after a restart: the single paths replay the recorded replies
         await consume(commands);
         expect(await amounts(customer)).toEqual({
           balance: 100,

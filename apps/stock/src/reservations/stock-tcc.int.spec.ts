@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { createMessage, Topics } from '@tcc/contracts';
 import type { AnyEnvelope, MessageOfType, StockCommand } from '@tcc/contracts';
-import { InfrastructureError, KafkaConnections } from '@tcc/kafka';
+import { collectOffsetHolds, KafkaConnections, withOffsetHolds } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
 import { childSpan, formatTraceparent, runInTrace } from '@tcc/observability';
 import { ReplyPublisher } from '@tcc/outbox';
 import {
   migratedTestDatabase,
   outboxEnvelopes,
+  stillPendingAfter,
   testBrokers,
   testKafka,
   TopicRecorder,
@@ -289,9 +290,15 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
     const broken = connections();
     await broken.onModuleInit();
     await broken.producer.disconnect();
+    const publisher = new ReplyPublisher(broken);
+    let closed: Promise<void> | undefined;
     return {
-      stock: new StockTccService(db, settings, new ReplyPublisher(broken)),
-      close: () => broken.onApplicationShutdown(),
+      stock: new StockTccService(db, settings, publisher),
+      close: () =>
+        (closed ??= (async () => {
+          publisher.onApplicationShutdown();
+          await broken.onApplicationShutdown();
+        })()),
     };
   }
 
@@ -303,19 +310,21 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
       )
     )[0]?.reply;
 
-  it('sends a reply Kafka did not acknowledge when its command comes again, with no second effect', async () => {
+  it('holds the offset of a command whose reply Kafka did not acknowledge, and replays the reply when it comes again', async () => {
     const lost = await unheard();
     try {
       const id = await product(5, 1_200);
       const orderId = randomUUID();
       const command = tryCommand(orderId, id, 2);
-      // the reservation commits, the reply does not reach Kafka: the handler fails, so the
-      // transport neither commits the offset nor moves on
-      await expect(lost.stock.try(command)).rejects.toThrow(InfrastructureError);
+      // as the transport runs it: the handler returns once the reservation has committed, and the
+      // command's offset waits for Kafka's acknowledgement of the reply, which never comes
+      const first = await collectOffsetHolds(() => lost.stock.try(command));
+      expect(first.holds).toHaveLength(1);
+      expect(await stillPendingAfter(first.holds[0], 300)).toBe(true);
       expect(await quantities(id)).toEqual({ available: 3, reserved: 2, sold: 0, stocked_total: 5 });
       expect(await replies(orderId)).toEqual([]);
 
-      await stock.try(command); // the same message, handled again
+      await stock.try(command); // the same message, after a restart: its offset was never committed
       expect(await quantities(id)).toEqual({ available: 3, reserved: 2, sold: 0, stocked_total: 5 });
       const [reserved, ...more] = await replies(orderId);
       expect(more).toEqual([]);
@@ -323,13 +332,18 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
       expect(reserved?.payload).toMatchObject({ quantity: 2, unitPrice: 1_200 });
 
       const sell = confirm(orderId, id);
-      await expect(lost.stock.confirm(sell)).rejects.toThrow(InfrastructureError);
+      const lostSale = await collectOffsetHolds(() => lost.stock.confirm(sell));
+      expect(await stillPendingAfter(lostSale.holds[0], 300)).toBe(true);
       await stock.confirm(sell);
       expect(await quantities(id)).toEqual({ available: 3, reserved: 0, sold: 2, stocked_total: 5 });
       const sent = await replies(orderId);
       expect(sent.map((r) => r.type)).toEqual(['StockReserved', 'StockConfirmed']);
       expect(sent[1]).toEqual(await storedReply(orderId, 'confirm'));
       expect(sent[1]?.payload).toMatchObject({ quantity: 2 });
+
+      // a stopping publisher gives up: the holds fail, so those offsets are never committed
+      await lost.close();
+      await expect(first.holds[0]).rejects.toThrow(/stopped before Kafka acknowledged/);
     } finally {
       await lost.close();
     }
@@ -658,17 +672,25 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
       expect((await replies(expiring)).map((r) => r.type)).toEqual(['StockReserved', 'StockConfirmed']);
     });
 
-    it('throws when its replies are not acknowledged, and the single paths then replay them', async () => {
+    it('holds every offset of a batch whose replies are not acknowledged; the commands again replay them', async () => {
       const lost = await unheard();
       try {
         const id = await product(2, 900);
         const orders = Array.from({ length: 3 }, () => randomUUID());
         const commands = orders.map((o) => tryCommand(o, id, 1));
-        await expect(lost.stock.handleBatch(batched(commands))).rejects.toThrow(InfrastructureError);
+        const holds: Promise<unknown>[][] = commands.map(() => []);
+        const messages = commands.map((envelope, i): BatchedMessage<StockCommand> => ({
+          envelope,
+          within: async (fn) => withOffsetHolds(holds[i]!, fn),
+        }));
+        expect(await lost.stock.handleBatch(messages)).toBe(3);
+        expect(holds.map((h) => h.length)).toEqual([1, 1, 1]);
+        expect(await stillPendingAfter(holds[0]![0], 300)).toBe(true);
         expect(await quantities(id)).toEqual({ available: 0, reserved: 2, sold: 0, stocked_total: 2 });
         expect(await sentCount(orders)).toBe(0);
 
-        // what the transport does after a batch failed: the commands again, one by one first
+        // the same commands again, after a restart: the batch stops at the first duplicate, and
+        // the single paths replay
         await drive(commands);
         expect(await quantities(id)).toEqual({ available: 0, reserved: 2, sold: 0, stocked_total: 2 });
         const sent = await recorder.envelopes<AnyEnvelope>(...orders);

@@ -23,7 +23,7 @@ import {
   withLogContext,
 } from '@tcc/observability';
 import { consumerMetrics } from './consumer.metrics';
-import { backoffDelay, isRetriable, retriesEndlessly } from '../backoff';
+import { backoffDelay, isRetriable } from '../backoff';
 import type { RetryPolicy } from '../backoff';
 import { KafkaMessageContext } from './kafka-message.context';
 import { PoisonMessageError, UnknownMessageTypeError } from './errors';
@@ -32,6 +32,7 @@ import type { MessageSchemas } from './errors';
 import { BATCH_PATTERN } from './batch';
 import type { BatchedMessage } from './batch';
 import { RunMerger } from './run-merger';
+import { withOffsetHolds } from './offset-holds';
 
 export interface KafkaConsumerServerOptions {
   kafka: Kafka;
@@ -72,9 +73,12 @@ const MAX_FETCH_BYTES_PER_PARTITION = 256 * 1024;
  *   transaction) has finished, by hand, off the message path (OffsetCommitter: one request in
  *   flight carries every partition's newest handled offset);
  * - a failing handler is retried in place with exponential backoff while the partition waits
- *   and the consumer keeps heartbeating (an InfrastructureError for as long as it lasts); after
- *   the last attempt, or at once for a message that can never succeed, the original bytes go to `<topic>.dlt` with the reason in headers, and only
- *   once that write is acknowledged is the offset committed.
+ *   and the consumer keeps heartbeating; after the last attempt, or at once for a message that
+ *   can never succeed, the original bytes go to `<topic>.dlt` with the reason in headers, and only
+ *   once that write is acknowledged is the offset committed;
+ * - a handler may hold its message's offset (holdOffsetUntil: its replies are not acknowledged
+ *   yet): the partition goes on to the next message, and no offset of the partition from that
+ *   message on is committed before the hold resolves.
  * Handlers stay ordinary Nest handlers: `@EventPattern(type)` with `@Payload()` and `@Ctx()`.
  */
 export class KafkaConsumerServer extends Server implements CustomTransportStrategy {
@@ -89,6 +93,8 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
   private readonly handlers = new Map<string, Handler | null>();
   /** the batch handler, fed with the runs of every partition of a fetch at once */
   private merger: RunMerger<BatchedMessage> | undefined;
+  /** per partition ("topic:partition"), the offset commit waiting for holds, if any */
+  private readonly held = new Map<string, Promise<void>>();
 
   constructor(private readonly options: KafkaConsumerServerOptions) {
     super();
@@ -167,6 +173,11 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
         // between kafkajs restarts (broker away) there is no group to pause, and nothing is fetched
       }
       await Promise.allSettled([...this.inFlight]);
+      const released = await Promise.race([
+        Promise.allSettled([...this.held.values()]).then(() => true),
+        sleep(5_000).then(() => false),
+      ]);
+      if (!released) this.log.warn('offsets still held at shutdown; those messages come again');
       const flushed = await Promise.race([
         this.committer?.flush().then(() => true),
         sleep(5_000).then(() => false),
@@ -273,12 +284,15 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     handler: Handler,
   ): Promise<number> {
     const started = process.hrtime.bigint();
-    const messages: BatchedMessage[] = run.map((d) => {
+    const holds = run.map((): Promise<unknown>[] => []);
+    const messages: BatchedMessage[] = run.map((d, i) => {
       const span = this.spanOf(d.message);
       const bindings = this.bindingsOf(topic, partition, d.message, d.envelope.correlationId, span);
+      const held = holds[i] ?? [];
       return {
         envelope: d.envelope,
-        within: (fn) => runInTrace(span, () => withLogContext(bindings, async () => fn())),
+        within: (fn) =>
+          withOffsetHolds(held, () => runInTrace(span, () => withLogContext(bindings, async () => fn()))),
       };
     });
     let handled: number;
@@ -297,7 +311,12 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     }
     const last = run[handled - 1];
     if (!last) return 0;
-    this.committer?.mark(topic, partition, (BigInt(last.message.offset) + 1n).toString());
+    this.markAfter(
+      topic,
+      partition,
+      (BigInt(last.message.offset) + 1n).toString(),
+      holds.slice(0, handled).flat(),
+    );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     for (const d of run.slice(0, handled)) {
       consumerMetrics.handled.inc({ topic, type: d.envelope.type, outcome: 'handled' });
@@ -305,6 +324,43 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     }
     consumerMetrics.batchSize.observe({ topic }, handled);
     return handled;
+  }
+
+  /**
+   * Marks `offset` for commit once `holds` and every hold placed before on the partition have
+   * resolved, so a partition's offset never passes a message whose hold is pending. A hold that
+   * fails stops the partition's commits for good (only a stopping process fails one): its
+   * messages come again after the restart.
+   */
+  private markAfter(
+    topic: string,
+    partition: number,
+    offset: string,
+    holds: readonly Promise<unknown>[],
+  ): void {
+    const key = `${topic}:${partition}`;
+    const before = this.held.get(key);
+    if (holds.length === 0 && before === undefined) {
+      this.committer?.mark(topic, partition, offset);
+      return;
+    }
+    const marked = (before ?? Promise.resolve())
+      .then(() => Promise.all(holds))
+      .then(() => this.committer?.mark(topic, partition, offset));
+    this.held.set(key, marked);
+    marked.then(
+      () => {
+        if (this.held.get(key) === marked) this.held.delete(key);
+      },
+      (error: unknown) =>
+        this.log.warn({
+          msg: 'offset not committed: what it waited for failed; the message comes again',
+          topic,
+          partition,
+          offset,
+          err: asError(error),
+        }),
+    );
   }
 
   /** This message's span, in the sender's trace (or a new one for a message that came without). */
@@ -339,13 +395,14 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     const type = decoded.ok ? decoded.envelope.type : 'undecodable';
     const started = process.hrtime.bigint();
     const bindings = this.bindingsOf(topic, partition, message, correlationId, span);
+    const holds: Promise<unknown>[] = [];
     return runInTrace(span, () =>
       withLogContext(bindings, async () => {
         const outcome = decoded.ok
-          ? await this.dispatchWithRetry(payload, decoded.envelope)
+          ? await withOffsetHolds(holds, () => this.dispatchWithRetry(payload, decoded.envelope))
           : await this.deadLetter(payload, decoded.error, 1);
         if (outcome === 'interrupted') return false;
-        this.committer?.mark(topic, partition, (BigInt(message.offset) + 1n).toString());
+        this.markAfter(topic, partition, (BigInt(message.offset) + 1n).toString(), holds);
         consumerMetrics.handled.inc({ topic, type, outcome });
         consumerMetrics.duration.observe({ topic, type }, Number(process.hrtime.bigint() - started) / 1e9);
         return true;
@@ -409,7 +466,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
           this.log.log({ msg: 'handled after retries', type: envelope.type, attempts: attempt });
         return 'handled';
       } catch (error) {
-        if (!isRetriable(error) || (attempt >= retry.maxAttempts && !retriesEndlessly(error))) {
+        if (!isRetriable(error) || attempt >= retry.maxAttempts) {
           return this.deadLetter(payload, asError(error), attempt);
         }
         const delay = backoffDelay(retry, attempt);
