@@ -6,12 +6,12 @@ import { holdOffsetUntil, replyHeaders } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
 import { outboxHeaders } from './outbox-writer';
 import type { SqlParams } from './outbox-writer';
-import type { OutgoingReply, ReplyPublisher } from './reply-publisher';
+import type { OutgoingMessage, DirectPublisher } from './direct-publisher';
 
 /**
  * The reply side of a TCC participant's fence table (stock's reservations, payment's holds): every
  * reply is recorded in the fence row under its phase in the transaction that decides it, and sent
- * to Kafka once that transaction has committed (ReplyPublisher). The handler does not wait for
+ * to Kafka once that transaction has committed (DirectPublisher). The handler does not wait for
  * Kafka's acknowledgement: it holds the command's offset on it (holdOffsetUntil), so the consumer
  * goes on to the next command while the offset is committed only after the acknowledgement. A
  * duplicate command, or the same command again because its reply was never acknowledged, gets the
@@ -23,7 +23,7 @@ export class FenceReplies {
     private readonly table: string,
     private readonly keyColumns: readonly string[],
     private readonly log: Logger,
-    private readonly publisher: ReplyPublisher,
+    private readonly publisher: DirectPublisher,
   ) {}
 
   /**
@@ -44,7 +44,7 @@ export class FenceReplies {
     await this.send([{ message: reply, headers: outboxHeaders() }]);
   }
 
-  private async send(replies: readonly OutgoingReply[]): Promise<void> {
+  private async send(replies: readonly OutgoingMessage[]): Promise<void> {
     const acknowledged = this.publisher.publish(replies);
     if (!holdOffsetUntil(acknowledged)) await acknowledged;
   }

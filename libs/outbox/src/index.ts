@@ -3,5 +3,5 @@ export * from './outbox-writer';
 export * from './outbox-relay';
 export * from './outbox.module';
 export * from './fence-replies';
-export * from './reply-publisher';
+export * from './direct-publisher';
 export * from './kafka-message';

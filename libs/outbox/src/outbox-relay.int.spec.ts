@@ -3,17 +3,24 @@ import { createMessage, Topics } from '@tcc/contracts';
 import { KafkaConnections } from '@tcc/kafka';
 import { migratedTestDatabase, readTopic, testBrokers, testKafka, uniqueName, waitFor } from '@tcc/testing';
 import type { MigratedDatabase } from '@tcc/testing';
-import { Outbox1763750000000, OutboxKeepsItsPages1763910000000 } from './outbox.migration';
+import {
+  Outbox1763750000000,
+  OutboxKeepsItsPages1763910000000,
+  OutboxRelayAfter1763920000000,
+} from './outbox.migration';
 import { OutboxRelay } from './outbox-relay';
 import { Client } from 'pg';
 import {
   enqueueMessages,
   NOTIFY_OUTBOX,
   OUTBOX_CHANNEL,
+  outboxIdsOf,
   outboxInsert,
+  outboxRows,
   SqlParams,
   writeAndWake,
 } from './outbox-writer';
+import { DirectPublisher } from './direct-publisher';
 
 describe('OutboxRelay against a real broker and database', () => {
   let database: MigratedDatabase;
@@ -25,7 +32,7 @@ describe('OutboxRelay against a real broker and database', () => {
     database = await migratedTestDatabase(
       'outbox_relay',
       [],
-      [Outbox1763750000000, OutboxKeepsItsPages1763910000000],
+      [Outbox1763750000000, OutboxKeepsItsPages1763910000000, OutboxRelayAfter1763920000000],
     );
     prefix = `${uniqueName('relay')}.`;
     kafka = new KafkaConnections({
@@ -80,6 +87,50 @@ describe('OutboxRelay against a real broker and database', () => {
     } finally {
       await standby.beforeApplicationShutdown();
     }
+  });
+
+  it('leaves the rows their writer sends to it: deletes them unsent once acknowledged, sends them once overdue', async () => {
+    // a relay that polls, so a row that becomes overdue is found without a NOTIFY
+    await relay.beforeApplicationShutdown();
+    const url = (database.db.options as { url: string }).url;
+    relay = new OutboxRelay(database.db, kafka, { databaseUrl: url, batchSize: 50, pollIntervalMs: 100 });
+    await relay.onApplicationBootstrap();
+    await waitFor(() => relay.isLeader, { description: 'the relay to lead' });
+
+    const orderId = randomUUID();
+    const [sentByWriter, leftOver] = [command(orderId, 1), command(orderId, 2)];
+    const write = async (message: ReturnType<typeof command>, relayAfterMs: number) => {
+      const p = new SqlParams();
+      const [row] = await database.db.query<{ outbox_ids: string[] }[]>(
+        `WITH ob AS (${outboxInsert(p, [message], { relayAfterMs })}) SELECT ${outboxIdsOf('ob')}`,
+        p.values,
+      );
+      return row?.outbox_ids ?? [];
+    };
+    const outboxIds = async () =>
+      (await database.db.query<{ id: string }[]>('SELECT id::text FROM outbox ORDER BY id')).map((r) => r.id);
+
+    const writtenIds = await write(sentByWriter, 60_000);
+    const leftIds = await write(leftOver, 1_500);
+    expect(await outboxIds()).toEqual([...writtenIds, ...leftIds]);
+    // the first writer sends its row itself, as the order service does after its statement
+    const publisher = new DirectPublisher(kafka);
+    await publisher.publish(outboxRows([sentByWriter]));
+    relay.acknowledge(writtenIds);
+    await waitFor(async () => (await outboxIds()).join() === leftIds.join(), {
+      description: 'the acknowledged row to be deleted',
+    });
+    // the second never did: once overdue, the relay sends it
+    const received = await readTopic(testKafka(), `${prefix}${Topics.stockCommands}`, (messages) =>
+      messages.some((r) => r.value?.includes(leftOver.messageId)),
+    );
+    expect(received.map((r) => (JSON.parse(r.value ?? '{}') as { messageId: string }).messageId)).toEqual([
+      sentByWriter.messageId,
+      leftOver.messageId,
+    ]);
+    await waitFor(async () => (await outboxIds()).length === 0, {
+      description: 'the relay to delete what it sent',
+    });
   });
 
   it('publishes rows committed while a batch is in flight without waiting for the poll', async () => {

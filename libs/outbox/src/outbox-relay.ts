@@ -79,8 +79,10 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private wake: (() => void) | undefined;
   /** a NOTIFY (or shutdown) arrived while the relay was busy: the next idle() returns at once */
   private woken = false;
-  /** rows Kafka acknowledged, deleted by the next round's statement */
+  /** rows Kafka acknowledged (sent by the relay or by their writer), deleted by the next round */
   private acknowledged: string[] = [];
+  /** a round is due soon to delete what writers' acknowledgements added */
+  private deleteSoon: NodeJS.Timeout | undefined;
   /** rows deleted since the last VACUUM started */
   private deletedSinceVacuum = 0;
   private vacuuming: Promise<void> | undefined;
@@ -116,6 +118,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   /** Stops after publishing what is already in the outbox (the last handled messages' replies). */
   async beforeApplicationShutdown(): Promise<void> {
     this.running = false;
+    clearTimeout(this.deleteSoon);
     this.notify();
     await this.loop;
     try {
@@ -125,6 +128,20 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     }
     await this.vacuuming;
     await this.disconnect();
+  }
+
+  /**
+   * Rows that their writer sent itself (DirectPublisher) and Kafka acknowledged: deleted within
+   * about 50 ms, by the next round of this instance (the leader's rounds, or a standby's own
+   * delete), so the relay never sends them.
+   */
+  acknowledge(ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    this.acknowledged.push(...ids);
+    this.deleteSoon ??= setTimeout(() => {
+      this.deleteSoon = undefined;
+      this.notify();
+    }, ACKNOWLEDGED_DELETE_MS);
   }
 
   /** For tests: whether this instance is the one relaying. */
@@ -186,7 +203,9 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
         }
         failures = 0;
         if (!this.leader) {
-          // a standby: NOTIFYs are the leader's business; ask for the lock again after a while
+          // a standby: NOTIFYs are the leader's business; it only deletes what its own writers
+          // sent, and asks for the lock again after a while
+          await this.deleteAcknowledged(client);
           await this.pause(this.options.pollIntervalMs);
           continue;
         }
@@ -225,14 +244,21 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     for (;;) {
       this.woken = false;
       const done = this.acknowledged;
-      const { rows } = await client.query<OutboxRow>({
-        name: 'tcc_outbox_round', // prepared: planned once on this connection
-        text: `WITH sent AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]))
-               SELECT id, topic, key, envelope, headers FROM outbox
-                WHERE id <> ALL($1::bigint[]) ORDER BY id LIMIT $2`,
-        values: [pgArray(done), this.options.batchSize],
-      });
       this.acknowledged = [];
+      let rows: OutboxRow[];
+      try {
+        // rows whose writer sends them (relay_after ahead) are the relay's only once overdue
+        ({ rows } = await client.query<OutboxRow>({
+          name: 'tcc_outbox_round', // prepared: planned once on this connection
+          text: `WITH sent AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]))
+                 SELECT id, topic, key, envelope, headers FROM outbox
+                  WHERE id <> ALL($1::bigint[]) AND relay_after <= now() ORDER BY id LIMIT $2`,
+          values: [pgArray(done), this.options.batchSize],
+        }));
+      } catch (error) {
+        this.acknowledged = done.concat(this.acknowledged);
+        throw error;
+      }
       this.deleted(done.length);
       if (rows.length === 0) return total;
       await this.kafka.producer.sendBatch({
@@ -240,10 +266,28 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
         topicMessages: groupByTopic(rows).map((t) => ({ ...t, topic: this.kafka.topic(t.topic) })),
       });
       for (const r of rows) published.inc({ topic: r.topic });
-      this.acknowledged = rows.map((r) => r.id);
+      this.acknowledged.push(...rows.map((r) => r.id));
       total += rows.length;
       if (rows.length < this.options.batchSize && this.running) return total;
     }
+  }
+
+  /** A standby's round: deletes the rows its own writers sent and Kafka acknowledged. */
+  private async deleteAcknowledged(client: Client): Promise<void> {
+    const done = this.acknowledged;
+    if (done.length === 0) return;
+    this.acknowledged = [];
+    try {
+      await client.query({
+        name: 'tcc_outbox_delete',
+        text: 'DELETE FROM outbox WHERE id = ANY($1::bigint[])',
+        values: [pgArray(done)],
+      });
+    } catch (error) {
+      this.acknowledged = done.concat(this.acknowledged);
+      throw error;
+    }
+    this.deleted(done.length);
   }
 
   /**

@@ -3,6 +3,7 @@ import { routeOf } from '@tcc/contracts';
 import { preparedQuery } from '@tcc/database';
 import type { SagaMessage } from '@tcc/contracts';
 import { outgoingTraceparent, TRACEPARENT_HEADER } from '@tcc/observability';
+import type { OutgoingMessage } from './direct-publisher';
 
 export const OUTBOX_CHANNEL = 'tcc_outbox';
 
@@ -78,22 +79,46 @@ export function outboxHeaders(headers: Record<string, string> = {}): Record<stri
   return traceparent ? { [TRACEPARENT_HEADER]: traceparent, ...headers } : headers;
 }
 
+/** What outboxInsert writes besides the messages: their headers, when the relay may send them. */
+export interface OutboxInsertOptions {
+  headers?: Record<string, string>;
+  /**
+   * headers per message, in `messages` order, instead of `headers` and the current span's
+   * traceparent: for a batch, where each message has its own cause's span as parent
+   */
+  headersEach?: readonly Record<string, string>[];
+  /**
+   * The relay sends these rows only once they are this old: their writer sends them itself as
+   * soon as the statement has committed (DirectPublisher) and has the relay delete them once Kafka
+   * took them; the relay's copy is for a writer that died or could not reach Kafka meanwhile.
+   * Default: the relay sends them at once.
+   */
+  relayAfterMs?: number;
+}
+
+/** The messages an outbox INSERT writes, each with the headers its row gets. */
+export function outboxRows(
+  messages: readonly SagaMessage[],
+  options: Pick<OutboxInsertOptions, 'headers' | 'headersEach'> = {},
+): OutgoingMessage[] {
+  const headers = outboxHeaders(options.headers);
+  const each = options.headersEach;
+  if (each && each.length !== messages.length) {
+    throw new Error(`outboxInsert: ${each.length} header sets for ${messages.length} messages`);
+  }
+  return messages.map((message, i) => ({ message, headers: each?.[i] ?? headers }));
+}
+
 /**
  * The INSERT that puts `messages` in the outbox, to be one part (WITH) of a larger statement, so a
  * change and its messages are written in one round trip. With `onlyIf`, the name of another part,
  * the rows are added once per row that part returns: a guarded change that did not happen sends
- * nothing.
+ * nothing. It returns the new rows' ids, in `messages` order (`outboxIdsOf`).
  */
 export function outboxInsert(
   params: SqlParams,
   messages: readonly SagaMessage[],
-  options: {
-    headers?: Record<string, string>;
-    /**
-     * headers per message, in `messages` order, instead of `headers` and the current span's
-     * traceparent: for a batch, where each reply has its own command's span as parent
-     */
-    headersEach?: readonly Record<string, string>[];
+  options: OutboxInsertOptions & {
     onlyIf?: string;
     /**
      * per message, the row of another part it belongs to (`values[i]` is matched against that part's
@@ -148,11 +173,24 @@ export function outboxInsert(
   const headerColumns = each ? `, ${header}` : '';
   const joinColumn = join ? `, ${params.add(join.values, `${join.cast}[]`)}` : '';
   const joined = join ? ` JOIN ${join.part} ON ${join.part}.${join.column} = m.joined` : '';
-  return `INSERT INTO outbox (message_id, topic, key, type, envelope, headers)
-    SELECT m.message_id, m.topic, m.key, m.type, ${options.envelope ? options.envelope('m.envelope') : 'm.envelope'}, ${each ? 'm.headers' : header}
+  const relayAfter =
+    options.relayAfterMs === undefined
+      ? `'-infinity'::timestamptz`
+      : `now() + ${params.add(options.relayAfterMs, 'integer')} * interval '1 millisecond'`;
+  return `INSERT INTO outbox (message_id, topic, key, type, envelope, headers, relay_after)
+    SELECT m.message_id, m.topic, m.key, m.type, ${options.envelope ? options.envelope('m.envelope') : 'm.envelope'}, ${each ? 'm.headers' : header}, ${relayAfter}
       FROM ${from}unnest(${ids}, ${topics}, ${keys}, ${types}, ${envelopes}${headerColumns}${joinColumn})
            WITH ORDINALITY AS m(message_id, topic, key, type, envelope, ${each ? 'headers, ' : ''}${join ? 'joined, ' : ''}n)${joined}
-     ORDER BY m.n`;
+     ORDER BY m.n
+    RETURNING id`;
+}
+
+/**
+ * A column for a statement's final SELECT: the ids of the rows its outbox part (WITH `part`)
+ * inserted, in insertion order (bigint ids as text).
+ */
+export function outboxIdsOf(part: string): string {
+  return `(SELECT coalesce(array_agg(id::text ORDER BY id), '{}') FROM ${part}) AS outbox_ids`;
 }
 
 /**

@@ -45,3 +45,22 @@ export class OutboxKeepsItsPages1763910000000 implements MigrationInterface {
     await db.query('ALTER TABLE outbox RESET (vacuum_truncate)');
   }
 }
+
+/**
+ * When the relay may send a row. A statement that sends its own messages as soon as it has
+ * committed (the order service's saga steps, DirectPublisher) writes them with a `relay_after` a
+ * few seconds ahead: the relay leaves them to their writer, deletes them once Kafka took them, and
+ * sends them itself only if they are still there when that time has come (the writer died, or
+ * Kafka was away). Every other row is the relay's at once (`-infinity`).
+ */
+export class OutboxRelayAfter1763920000000 implements MigrationInterface {
+  name = 'OutboxRelayAfter1763920000000';
+
+  async up(db: QueryRunner): Promise<void> {
+    await db.query(`ALTER TABLE outbox ADD COLUMN relay_after timestamptz NOT NULL DEFAULT '-infinity'`);
+  }
+
+  async down(db: QueryRunner): Promise<void> {
+    await db.query('ALTER TABLE outbox DROP COLUMN relay_after');
+  }
+}

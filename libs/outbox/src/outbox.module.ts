@@ -2,15 +2,15 @@ import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
 import { OUTBOX_RELAY_OPTIONS, OutboxRelay } from './outbox-relay';
 import type { OutboxRelayOptions } from './outbox-relay';
-import { ReplyPublisher } from './reply-publisher';
+import { DirectPublisher } from './direct-publisher';
 
 @Module({})
 export class OutboxModule {
   static forRoot(options: OutboxRelayOptions): DynamicModule {
     return {
       module: OutboxModule,
-      providers: [{ provide: OUTBOX_RELAY_OPTIONS, useValue: options }, OutboxRelay, ReplyPublisher],
-      exports: [OutboxRelay, ReplyPublisher],
+      providers: [{ provide: OUTBOX_RELAY_OPTIONS, useValue: options }, OutboxRelay, DirectPublisher],
+      exports: [OutboxRelay, DirectPublisher],
     };
   }
 }

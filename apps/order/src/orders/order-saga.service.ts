@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
@@ -9,7 +9,18 @@ import type { BatchedMessage } from '@tcc/kafka';
 import { createMessage } from '@tcc/contracts';
 import type { OrderReply, SagaMessage } from '@tcc/contracts';
 import { childSpan, counter, currentTrace, histogram, runInTrace, withLogContext } from '@tcc/observability';
-import { NOTIFY_OUTBOX, outboxHeaders, outboxInsert, SqlParams, writeAndWake } from '@tcc/outbox';
+import {
+  DirectPublisher,
+  NOTIFY_OUTBOX,
+  outboxHeaders,
+  outboxIdsOf,
+  outboxInsert,
+  outboxRows,
+  OutboxRelay,
+  SqlParams,
+  writeAndWake,
+} from '@tcc/outbox';
+import type { OutboxInsertOptions, OutgoingMessage } from '@tcc/outbox';
 import { ORDER_SETTINGS } from '../order.settings';
 import { newOrderId } from './order-id';
 import type { OrderSettings } from '../order.settings';
@@ -86,6 +97,13 @@ const MAX_CONFLICTS = 20;
 const RECENT_ORDERS = 10_000;
 /** Most orders one placing statement writes. */
 const PLACEMENTS_PER_STATEMENT = 100;
+/**
+ * How long the relay leaves a command to the service that wrote it (sendWritten) before it sends
+ * it itself: far longer than Kafka takes to acknowledge, so the relay sends only what a writer
+ * could not (it died, Kafka was away); a command both send is a duplicate the participants' fences
+ * answer once.
+ */
+const WRITER_GRACE_MS = 5_000;
 
 /** One POST /orders as its statement writes it. */
 interface Placement {
@@ -156,7 +174,46 @@ export class OrderSagaService {
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     @Inject(ORDER_SETTINGS) private readonly settings: OrderSettings,
+    // without them (a test of the statements alone) every command is the relay's to send
+    @Optional() private readonly publisher?: DirectPublisher,
+    @Optional() private readonly relay?: OutboxRelay,
   ) {}
+
+  /**
+   * How a statement that commits on its own writes its commands: sent by this service as soon as
+   * it has committed (sendWritten), the relay's only after WRITER_GRACE_MS. Without a publisher:
+   * the relay's at once, woken by the statement's NOTIFY.
+   */
+  private get sentByWriter(): Pick<OutboxInsertOptions, 'relayAfterMs'> {
+    return this.publisher && this.relay ? { relayAfterMs: WRITER_GRACE_MS } : {};
+  }
+
+  /** The final SELECT's extra columns of a statement with an outbox part `ob`. */
+  private get outboxColumns(): string {
+    return this.publisher && this.relay ? `, ${outboxIdsOf('ob')}` : `, ${NOTIFY_OUTBOX}`;
+  }
+
+  /**
+   * Sends the commands a statement has just committed to the outbox (their rows' `ids`, in
+   * order), and has the relay delete them once Kafka took them. A send that does not happen
+   * (Kafka away, the process stopping) leaves them to the relay, after WRITER_GRACE_MS.
+   */
+  private sendWritten(ids: readonly string[] | undefined, rows: readonly OutgoingMessage[]): void {
+    const { publisher, relay } = this;
+    if (!publisher || !relay || rows.length === 0) return;
+    if (ids?.length !== rows.length) {
+      this.log.warn({
+        msg: 'outbox rows and commands differ; the relay sends them',
+        ids,
+        commands: rows.length,
+      });
+      return;
+    }
+    publisher.publish(rows).then(
+      () => relay.acknowledge(ids),
+      () => undefined, // stopping: the relay's
+    );
+  }
 
   /**
    * Places an order under an idempotency key: the same key with the same request returns the
@@ -289,15 +346,17 @@ export class OrderSagaService {
         'text[]',
       ),
     ];
+    const headersEach = commands.map((c) => c.job.headers);
     const outbox = outboxInsert(
       p,
       commands.map((c) => c.m),
       {
-        headersEach: commands.map((c) => c.job.headers),
+        headersEach,
         joinEach: { part: 'o', column: 'id', values: commands.map((c) => c.m.correlationId), cast: 'uuid' },
+        ...this.sentByWriter,
       },
     );
-    const created = await writeAndWake<ViewRow[]>(
+    const created = await writeAndWake<(ViewRow & { outbox_ids?: string[] })[]>(
       this.db,
       `WITH v AS (
          SELECT * FROM unnest(${o.join(', ')}) WITH ORDINALITY
@@ -322,11 +381,17 @@ export class OrderSagaService {
        )} RETURNING *),
        ob AS (${outbox})
        SELECT o.*, (SELECT json_agg(l ORDER BY l.line_no) FROM l WHERE l.order_id = o.id) AS lines,
-              (SELECT ${timelineOf('t')} FROM t WHERE t.order_id = o.id) AS timeline, ${NOTIFY_OUTBOX}
+              (SELECT ${timelineOf('t')} FROM t WHERE t.order_id = o.id) AS timeline${this.outboxColumns}
          FROM o`,
       p.values,
     );
-    const byId = new Map(created.map((row) => [row.id, row]));
+    const byId = new Map(created.map(({ outbox_ids: _ids, ...row }) => [row.id, row]));
+    // the commands of the orders this statement created (a taken idempotency key wrote none)
+    const rows = outboxRows(
+      commands.map((c) => c.m),
+      { headersEach },
+    ).filter((r) => byId.has(r.message.correlationId));
+    this.sendWritten(created[0]?.outbox_ids, rows);
     return states.map((s) => byId.get(s.orderId));
   }
 
@@ -509,10 +574,10 @@ export class OrderSagaService {
     const outbox = outboxInsert(
       p,
       commands.map((c) => c.m),
-      { headersEach },
+      { headersEach, ...this.sentByWriter },
     );
     const expected = p.add(changed.length, 'bigint');
-    await writeAndWake(
+    const [written] = await writeAndWake<{ outbox_ids?: string[] }[]>(
       this.db,
       `WITH v AS (
          SELECT * FROM unnest(${v.join(', ')})
@@ -535,9 +600,16 @@ export class OrderSagaService {
          steps.map((step) => step.advanced.decision),
        )}),
        ob AS (${outbox})
-       SELECT ${batchExpect(`(SELECT count(*) FROM o) = ${expected}`, 'orders moved since they were read')},
-              ${NOTIFY_OUTBOX}`,
+       SELECT ${batchExpect(`(SELECT count(*) FROM o) = ${expected}`, 'orders moved since they were read')}
+              ${this.outboxColumns}`,
       p.values,
+    );
+    this.sendWritten(
+      written?.outbox_ids,
+      outboxRows(
+        commands.map((c) => c.m),
+        { headersEach },
+      ),
     );
   }
 
@@ -748,14 +820,23 @@ export class OrderSagaService {
           WHERE ol.order_id = o.id AND ol.product_id = v.product_id)`,
       `t AS (${this.timelineInsert(p, decision)})`,
     ];
-    if (messages.length > 0) parts.push(`ob AS (${outboxInsert(p, messages, { onlyIf: 'o' })})`);
-    const notify = messages.length > 0 ? `, ${NOTIFY_OUTBOX}` : '';
-    const written = await this.run<unknown[]>(
+    // a statement of a longer transaction (the due orders) commits later: its commands are the relay's
+    const alone = db === this.db;
+    const rows = outboxRows(messages);
+    if (messages.length > 0) {
+      parts.push(
+        `ob AS (${outboxInsert(p, messages, { onlyIf: 'o', ...(alone ? this.sentByWriter : {}) })})`,
+      );
+    }
+    const columns = messages.length === 0 ? '' : alone ? this.outboxColumns : `, ${NOTIFY_OUTBOX}`;
+    const written = await this.run<{ outbox_ids?: string[] }[]>(
       db,
-      `WITH ${parts.join(',\n')} SELECT o.id${notify} FROM o`,
+      `WITH ${parts.join(',\n')} SELECT o.id${columns} FROM o`,
       p.values,
     );
-    return written.length === 1 ? 'written' : 'conflict';
+    if (written.length !== 1) return 'conflict';
+    if (alone) this.sendWritten(written[0]?.outbox_ids, rows);
+    return 'written';
   }
 
   /** The decision's timeline entries, added for the order part `o` (once it exists or changed). */

@@ -1,5 +1,9 @@
 import { BatchGuard1763820000000 } from '@tcc/database';
-import { Outbox1763750000000, OutboxKeepsItsPages1763910000000 } from '@tcc/outbox';
+import {
+  Outbox1763750000000,
+  OutboxKeepsItsPages1763910000000,
+  OutboxRelayAfter1763920000000,
+} from '@tcc/outbox';
 import { OrderEntity } from './order.entity';
 import { OrderLineEntity } from './order-line.entity';
 import { Orders1763740000000 } from './migrations/1763740000000-orders';
@@ -25,4 +29,5 @@ export const orderMigrations = [
   FewerIndexes1763880000000,
   RoomForUpdates1763900000000,
   OutboxKeepsItsPages1763910000000,
+  OutboxRelayAfter1763920000000,
 ];

@@ -5,7 +5,7 @@ import type { AnyEnvelope, MessageOfType, PaymentCommand } from '@tcc/contracts'
 import { collectOffsetHolds, KafkaConnections, PermanentError, withOffsetHolds } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
 import { childSpan, formatTraceparent, runInTrace } from '@tcc/observability';
-import { ReplyPublisher } from '@tcc/outbox';
+import { DirectPublisher } from '@tcc/outbox';
 import {
   migratedTestDatabase,
   outboxEnvelopes,
@@ -40,7 +40,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     kafka = connections();
     await kafka.onModuleInit();
     recorder = await TopicRecorder.start(testKafka(), kafka.topic(Topics.orderReplies));
-    payment = new PaymentTccService(db, settings, new ReplyPublisher(kafka));
+    payment = new PaymentTccService(db, settings, new DirectPublisher(kafka));
     wallets = new WalletsService(db);
   });
 
@@ -69,7 +69,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     const broken = connections();
     await broken.onModuleInit();
     await broken.producer.disconnect();
-    const publisher = new ReplyPublisher(broken);
+    const publisher = new DirectPublisher(broken);
     let closed: Promise<void> | undefined;
     return {
       payment: new PaymentTccService(db, settings, publisher),
@@ -192,7 +192,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     const customer = await wallet(100);
     const short = randomUUID();
     const long = randomUUID();
-    const bounded = new PaymentTccService(db, { ...settings, maxHoldMs: 5_000 }, new ReplyPublisher(kafka));
+    const bounded = new PaymentTccService(db, { ...settings, maxHoldMs: 5_000 }, new DirectPublisher(kafka));
     const shortTry = tryCommand(short, customer, 10, { holdMs: 2_000 });
     await bounded.try(shortTry);
     const before = Date.now();

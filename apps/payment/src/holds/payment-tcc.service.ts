@@ -7,7 +7,7 @@ import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, PaymentCommand, PaymentReply } from '@tcc/contracts';
 import { PermanentError } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
-import { enqueueMessages, FenceReplies, ReplyPublisher, SqlParams, withPayload } from '@tcc/outbox';
+import { enqueueMessages, FenceReplies, DirectPublisher, SqlParams, withPayload } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { holdRules } from '../domain/hold-rules';
 import { PAYMENT_SETTINGS } from '../payment.settings';
@@ -24,7 +24,7 @@ type Command<T extends PaymentCommand['type']> = MessageOfType<T>;
  * fence rules in payment's words) from the hold row (the fence), then the points are moved in the
  * wallet under its own guard (`balance >= amount`, CHECK constraints), the outcome and the reply
  * recorded in the fence, all or nothing. Once that has committed the reply is sent to Kafka
- * (ReplyPublisher), and only then is the command's offset committed: a command whose reply was not
+ * (DirectPublisher), and only then is the command's offset committed: a command whose reply was not
  * acknowledged comes again and replays it from the fence.
  *
  * The common cases (a try that holds, a confirm or cancel of a live hold) take a fast path: ONE
@@ -57,7 +57,7 @@ export class PaymentTccService {
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     @Inject(PAYMENT_SETTINGS) private readonly settings: PaymentSettings,
-    publisher: ReplyPublisher,
+    publisher: DirectPublisher,
   ) {
     this.replies = new FenceReplies('holds', ['order_id'], this.log, publisher);
   }

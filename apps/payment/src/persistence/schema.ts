@@ -1,5 +1,9 @@
 import { BatchGuard1763820000000 } from '@tcc/database';
-import { Outbox1763750000000, OutboxKeepsItsPages1763910000000 } from '@tcc/outbox';
+import {
+  Outbox1763750000000,
+  OutboxKeepsItsPages1763910000000,
+  OutboxRelayAfter1763920000000,
+} from '@tcc/outbox';
 import { WalletEntity } from './wallet.entity';
 import { Wallets1763740000000 } from './migrations/1763740000000-wallets';
 import { Holds1763760000000 } from './migrations/1763760000000-holds';
@@ -16,4 +20,5 @@ export const paymentMigrations = [
   BatchGuard1763820000000,
   FewerIndexes1763880000000,
   OutboxKeepsItsPages1763910000000,
+  OutboxRelayAfter1763920000000,
 ];

@@ -1,5 +1,9 @@
 import { BatchGuard1763820000000 } from '@tcc/database';
-import { Outbox1763750000000, OutboxKeepsItsPages1763910000000 } from '@tcc/outbox';
+import {
+  Outbox1763750000000,
+  OutboxKeepsItsPages1763910000000,
+  OutboxRelayAfter1763920000000,
+} from '@tcc/outbox';
 import { ProductEntity } from './product.entity';
 import { Products1763740000000 } from './migrations/1763740000000-products';
 import { Reservations1763760000000 } from './migrations/1763760000000-reservations';
@@ -14,4 +18,5 @@ export const stockMigrations = [
   BatchGuard1763820000000,
   FewerIndexes1763880000000,
   OutboxKeepsItsPages1763910000000,
+  OutboxRelayAfter1763920000000,
 ];

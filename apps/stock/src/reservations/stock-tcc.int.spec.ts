@@ -5,7 +5,7 @@ import type { AnyEnvelope, MessageOfType, StockCommand } from '@tcc/contracts';
 import { collectOffsetHolds, KafkaConnections, withOffsetHolds } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
 import { childSpan, formatTraceparent, runInTrace } from '@tcc/observability';
-import { ReplyPublisher } from '@tcc/outbox';
+import { DirectPublisher } from '@tcc/outbox';
 import {
   migratedTestDatabase,
   outboxEnvelopes,
@@ -38,7 +38,7 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
     kafka = connections();
     await kafka.onModuleInit();
     recorder = await TopicRecorder.start(testKafka(), kafka.topic(Topics.orderReplies));
-    stock = new StockTccService(db, settings, new ReplyPublisher(kafka));
+    stock = new StockTccService(db, settings, new DirectPublisher(kafka));
   });
 
   afterAll(async () => {
@@ -290,7 +290,7 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
     const broken = connections();
     await broken.onModuleInit();
     await broken.producer.disconnect();
-    const publisher = new ReplyPublisher(broken);
+    const publisher = new DirectPublisher(broken);
     let closed: Promise<void> | undefined;
     return {
       stock: new StockTccService(db, settings, publisher),

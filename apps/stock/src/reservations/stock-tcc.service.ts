@@ -6,7 +6,7 @@ import { PLAIN_INDEX_SCANS, preparedQuery, unlessExists } from '@tcc/database';
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { MessageOfType, StockCommand, StockReply } from '@tcc/contracts';
 import type { BatchedMessage } from '@tcc/kafka';
-import { enqueueMessages, FenceReplies, ReplyPublisher, SqlParams, withPayload } from '@tcc/outbox';
+import { enqueueMessages, FenceReplies, DirectPublisher, SqlParams, withPayload } from '@tcc/outbox';
 import type { RefuseReason } from '@tcc/tcc';
 import { reservationRules } from '../domain/reservation-rules';
 import { STOCK_SETTINGS } from '../stock.settings';
@@ -25,7 +25,7 @@ type Command<T extends 'StockTry' | 'StockConfirm' | 'StockCancel' | 'StockRetur
  * @tcc/tcc fence rules in stock's words) from the reservation row (the fence), then the product is
  * changed under its own guard (`available >= quantity`, CHECK constraints) and the outcome and the
  * reply recorded in the fence, all or nothing. Once that has committed the reply is sent to Kafka
- * (ReplyPublisher), and only then is the command's offset committed: a command whose reply was not
+ * (DirectPublisher), and only then is the command's offset committed: a command whose reply was not
  * acknowledged comes again and replays it from the fence.
  *
  * The common cases (a try that reserves, a confirm or cancel of a live reservation) take a fast
@@ -54,7 +54,7 @@ export class StockTccService {
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     @Inject(STOCK_SETTINGS) private readonly settings: StockSettings,
-    publisher: ReplyPublisher,
+    publisher: DirectPublisher,
   ) {
     this.replies = new FenceReplies('reservations', ['order_id', 'product_id'], this.log, publisher);
   }
