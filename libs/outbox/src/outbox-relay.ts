@@ -56,7 +56,10 @@ const ACKNOWLEDGED_DELETE_MS = 50;
 const RELAY_LOCK = 7_340_001;
 
 /**
- * Publishes the outbox in id order and deletes what Kafka acknowledged (acks=all). The relay works
+ * Publishes the outbox in id order and deletes what Kafka acknowledged (acks=all). Rows whose
+ * writer sends them itself (a `relay_after` ahead, see outboxInsert's `relayAfterMs`) are left to
+ * it: the writer reports what Kafka acknowledged (`acknowledge`) and the relay deletes those rows
+ * unsent; it sends such a row only once `relay_after` has passed. The relay works
  * on a connection of its own, on which it LISTENs for the writers' NOTIFY (the writers of its own
  * process wake it directly while it leads: writeAndWake) and holds a session
  * advisory lock: only one instance relays at a time, so messages with one key are never published
