@@ -447,12 +447,25 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     }
   });
 
+  /**
+   * Sweeps until the hold of `orderId` has expired (a sweep may take another test's overdue hold
+   * first).
+   */
+  const expired = (orderId: string) =>
+    waitFor(
+      async () => {
+        await payment.expireOverdue();
+        return (await wallets.hold(orderId))?.status === 'EXPIRED';
+      },
+      { description: `the hold of ${orderId} to expire` },
+    );
+
   it('releases expired holds, reports them, and captures on a late confirm only if the balance still covers it', async () => {
     const customer = await wallet(1_000);
     const late = randomUUID();
     const tooLate = randomUUID();
     await payment.try(tryCommand(late, customer, 1_000, { holdMs: 50 }));
-    await waitFor(async () => (await payment.expireOverdue()) > 0, { description: 'the hold to expire' });
+    await expired(late);
     expect(await amounts(customer)).toEqual({ balance: 1_000, held: 0, captured: 0, topped_up_total: 1_000 });
     expect((await replies(late)).map((r) => [r.type, r.payload])).toEqual([
       ['PaymentHeld', expect.objectContaining({ amount: 1_000 })],
@@ -469,9 +482,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     const other = await wallet(500);
     const taker = randomUUID();
     await payment.try(tryCommand(tooLate, other, 500, { holdMs: 50 }));
-    await waitFor(async () => (await payment.expireOverdue()) > 0, {
-      description: 'the second hold to expire',
-    });
+    await expired(tooLate);
     await payment.try(tryCommand(taker, other, 300)); // another order spends the released points
     await payment.confirm(confirm(tooLate, other));
     await payment.confirm(confirm(tooLate, other));

@@ -254,14 +254,29 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
     }
   });
 
+  /**
+   * Sweeps until the reservations of `orderId` have expired (a sweep may take another test's
+   * overdue reservation first).
+   */
+  const expired = (orderId: string) =>
+    waitFor(
+      async () => {
+        await stock.expireOverdue();
+        const rows = await db.query<{ status: string }[]>(
+          'SELECT status FROM reservations WHERE order_id = $1',
+          [orderId],
+        );
+        return rows.length > 0 && rows.every((r) => r.status === 'EXPIRED');
+      },
+      { description: `the reservation of ${orderId} to expire` },
+    );
+
   it('releases expired reservations, reports them, and sells on a late confirm only if stock is left', async () => {
     const id = await product(1);
     const late = randomUUID();
     const tooLate = randomUUID();
     await stock.try(tryCommand(late, id, 1, { holdMs: 50 }));
-    await waitFor(async () => (await stock.expireOverdue()) > 0, {
-      description: 'the reservation to expire',
-    });
+    await expired(late);
     expect(await quantities(id)).toEqual({ available: 1, reserved: 0, sold: 0, stocked_total: 1 });
     expect((await replies(late)).map((r) => r.type)).toEqual(['StockReserved']);
     expect((await events(late)).map((r) => r.type)).toEqual(['StockReservationExpired']);
@@ -272,9 +287,7 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
     const other = await product(1);
     const taker = randomUUID();
     await stock.try(tryCommand(tooLate, other, 1, { holdMs: 50 }));
-    await waitFor(async () => (await stock.expireOverdue()) > 0, {
-      description: 'the second reservation to expire',
-    });
+    await expired(tooLate);
     await stock.try(tryCommand(taker, other, 1)); // someone else takes the released item
     await stock.confirm(confirm(tooLate, other));
     expect((await replies(tooLate)).map((r) => [r.type, (r.payload as { reason?: string }).reason])).toEqual([
