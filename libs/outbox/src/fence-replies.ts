@@ -130,16 +130,19 @@ export class FenceReplies {
       });
       return 0;
     }
-    for (const [i, m] of taken.entries()) {
-      const s = sent[i];
-      if (s) await m.within(() => this.logSent(s.reply, s.what));
-    }
     const headers = await replyHeaders(taken);
     const acknowledged = this.publisher.publish(
       sent.slice(0, taken.length).map((s, i) => ({ message: s.reply, headers: headers[i] ?? {} })),
     );
     let held = true;
-    for (const m of taken) held = (await m.within(() => holdOffsetUntil(acknowledged))) && held;
+    for (const [i, m] of taken.entries()) {
+      const s = sent[i];
+      const holds = await m.within(() => {
+        if (s) this.logSent(s.reply, s.what);
+        return holdOffsetUntil(acknowledged);
+      });
+      held &&= holds;
+    }
     if (!held) await acknowledged;
     return taken.length;
   }

@@ -101,12 +101,20 @@ export function outboxRows(
   messages: readonly SagaMessage[],
   options: Pick<OutboxInsertOptions, 'headers' | 'headersEach'> = {},
 ): OutgoingMessage[] {
-  const headers = outboxHeaders(options.headers);
+  const { shared, each } = headerSets(messages.length, options);
+  return messages.map((message, i) => ({ message, headers: each?.[i] ?? shared }));
+}
+
+/** The headers of `count` rows: one set per row (`headersEach`), or one set shared by all. */
+function headerSets(
+  count: number,
+  options: Pick<OutboxInsertOptions, 'headers' | 'headersEach'>,
+): { shared: Record<string, string>; each?: readonly Record<string, string>[] } {
   const each = options.headersEach;
-  if (each && each.length !== messages.length) {
-    throw new Error(`outboxInsert: ${each.length} header sets for ${messages.length} messages`);
-  }
-  return messages.map((message, i) => ({ message, headers: each?.[i] ?? headers }));
+  if (!each) return { shared: outboxHeaders(options.headers) };
+  if (each.length !== count)
+    throw new Error(`outboxInsert: ${each.length} header sets for ${count} messages`);
+  return { shared: {}, each };
 }
 
 /**
@@ -130,11 +138,7 @@ export function outboxInsert(
     envelope?: (envelope: string) => string;
   } = {},
 ): string {
-  const headers = outboxHeaders(options.headers);
-  const each = options.headersEach;
-  if (each && each.length !== messages.length) {
-    throw new Error(`outboxInsert: ${each.length} header sets for ${messages.length} messages`);
-  }
+  const { shared: headers, each } = headerSets(messages.length, options);
   const routes = messages.map(routeOf);
   const columns = [
     params.add(

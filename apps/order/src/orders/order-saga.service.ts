@@ -822,7 +822,6 @@ export class OrderSagaService {
     ];
     // a statement of a longer transaction (the due orders) commits later: its commands are the relay's
     const alone = db === this.db;
-    const rows = outboxRows(messages);
     if (messages.length > 0) {
       parts.push(
         `ob AS (${outboxInsert(p, messages, { onlyIf: 'o', ...(alone ? this.sentByWriter : {}) })})`,
@@ -835,7 +834,8 @@ export class OrderSagaService {
       p.values,
     );
     if (written.length !== 1) return 'conflict';
-    if (alone) this.sendWritten(written[0]?.outbox_ids, rows);
+    // still in the step's trace: the rows get the headers outboxInsert gave them
+    if (alone) this.sendWritten(written[0]?.outbox_ids, outboxRows(messages));
     return 'written';
   }
 
