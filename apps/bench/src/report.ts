@@ -39,7 +39,30 @@ export interface BenchResult {
   invariants: { exitCode: number | null; output: string };
 }
 
-const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2'];
+const COLORS = [
+  '#1f77b4',
+  '#ff7f0e',
+  '#2ca02c',
+  '#d62728',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+];
+
+/**
+ * The latency axis: logarithmic, from the decade below the fastest order to the decade above the
+ * slowest, so a step past the knee (seconds) leaves the steps under it (tens of ms) readable.
+ */
+export function latencyAxis(minMs: number, maxMs: number): { lo: number; hi: number; ticks: number[] } {
+  const lo = 10 ** Math.floor(Math.log10(Math.max(1, minMs)));
+  const hi = Math.max(lo * 10, 10 ** Math.ceil(Math.log10(Math.max(1, maxMs))));
+  const ticks: number[] = [];
+  for (let d = lo; d <= hi; d *= 10) ticks.push(...[d, 2 * d, 5 * d].filter((t) => t <= hi));
+  return { lo, hi, ticks };
+}
 
 /** Latency over time, one colour per rate, as an SVG image. */
 export function latencyPlot(result: BenchResult): string {
@@ -47,10 +70,16 @@ export function latencyPlot(result: BenchResult): string {
   const height = 420;
   const pad = { left: 60, right: 160, top: 30, bottom: 45 };
   const maxT = Math.max(1, ...result.steps.map((s) => s.durationS));
-  // a loop, not Math.max(...all): a long run has more latencies than a call takes arguments
+  // loops, not Math.max(...all): a long run has more latencies than a call takes arguments
   const maxL = result.steps.reduce((m, s) => s.timeline.reduce((n, [, l]) => Math.max(n, l), m), 1);
+  const minL = result.steps.reduce((m, s) => s.timeline.reduce((n, [, l]) => Math.min(n, l), m), maxL);
+  const axis = latencyAxis(minL, maxL);
   const x = (t: number) => pad.left + (t / maxT) * (width - pad.left - pad.right);
-  const y = (l: number) => height - pad.bottom - (l / maxL) * (height - pad.top - pad.bottom);
+  const y = (l: number) =>
+    height -
+    pad.bottom -
+    (Math.log10(Math.max(axis.lo, l) / axis.lo) / Math.log10(axis.hi / axis.lo)) *
+      (height - pad.top - pad.bottom);
   const dots = result.steps
     .map((s, i) =>
       s.timeline
@@ -68,15 +97,15 @@ export function latencyPlot(result: BenchResult): string {
       return `<rect x="${width - pad.right + 15}" y="${ly}" width="10" height="10" fill="${COLORS[i % COLORS.length]}"/><text x="${width - pad.right + 30}" y="${ly + 9}" font-size="11">${s.rate}/s  p99 ${s.latencyMs.p99} ms</text>`;
     })
     .join('\n');
-  const ticks = [0, 0.25, 0.5, 0.75, 1]
+  const ticks = axis.ticks
     .map(
-      (f) =>
-        `<text x="${pad.left - 6}" y="${y(f * maxL) + 4}" font-size="10" text-anchor="end">${Math.round(f * maxL)}</text><line x1="${pad.left}" x2="${width - pad.right}" y1="${y(f * maxL)}" y2="${y(f * maxL)}" stroke="#eee"/>`,
+      (t) =>
+        `<text x="${pad.left - 6}" y="${y(t) + 4}" font-size="10" text-anchor="end">${t}</text><line x1="${pad.left}" x2="${width - pad.right}" y1="${y(t)}" y2="${y(t)}" stroke="#eee"/>`,
     )
     .join('');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
-<text x="${pad.left}" y="18" font-size="13">POST /orders to final state: latency (ms) over each step's seconds</text>
+<text x="${pad.left}" y="18" font-size="13">POST /orders to final state: latency (ms, log scale) over each step's seconds</text>
 ${ticks}
 <line x1="${pad.left}" y1="${height - pad.bottom}" x2="${width - pad.right}" y2="${height - pad.bottom}" stroke="black"/>
 <line x1="${pad.left}" y1="${pad.top}" x2="${pad.left}" y2="${height - pad.bottom}" stroke="black"/>

@@ -1,0 +1,74 @@
+import { latencyAxis, latencyPlot } from './report';
+import type { BenchResult, StepResult } from './report';
+import { percentiles } from './stats';
+
+function step(rate: number, latencies: number[]): StepResult {
+  return {
+    rate,
+    startedAt: '2026-12-07T00:00:00.000Z',
+    durationS: 60,
+    sent: latencies.length,
+    accepted: latencies.length,
+    rejected: 0,
+    final: latencies.length,
+    confirmed: latencies.length,
+    cancelled: 0,
+    unfinished: 0,
+    finalPerSecond: rate,
+    latencyMs: percentiles(latencies),
+    cpuMsPerOrder: {},
+    timeline: latencies.map((l, i) => [i % 60, l]),
+  };
+}
+
+function result(steps: StepResult[]): BenchResult {
+  return {
+    startedAt: '2026-12-07T00:00:00.000Z',
+    machine: { cpus: 2, memoryGiB: 24, node: 'v22', postgresAutovacuum: 'off' },
+    floors: { kafkaRoundTripMs: percentiles([4]), postgresCommitMs: percentiles([0.3]) },
+    warmupS: 15,
+    steps,
+    maxRssMb: {},
+    bestRateUnderP99Ms: { limitMs: 500, rate: null },
+    invariants: { exitCode: 0, output: '' },
+  };
+}
+
+/** The y coordinate of every dot drawn in `color`. */
+function dotsOf(svg: string, color: string): number[] {
+  return [...svg.matchAll(new RegExp(`cy="([\\d.]+)" r="1.4" fill="${color}"`, 'g'))].map((m) =>
+    Number(m[1]),
+  );
+}
+
+describe('latency axis', () => {
+  it('spans whole decades around the latencies, with 1-2-5 ticks', () => {
+    expect(latencyAxis(14, 650)).toEqual({ lo: 10, hi: 1_000, ticks: [10, 20, 50, 100, 200, 500, 1_000] });
+    expect(latencyAxis(3, 22_601)).toMatchObject({ lo: 1, hi: 100_000 });
+  });
+
+  it('keeps at least one decade when every latency is alike, and never goes below 1 ms', () => {
+    expect(latencyAxis(100, 100)).toMatchObject({ lo: 100, hi: 1_000 });
+    expect(latencyAxis(0, 0.5)).toMatchObject({ lo: 1, hi: 10 });
+  });
+});
+
+describe('latency plot', () => {
+  it('keeps the steps under the knee readable beside one past it (log scale)', () => {
+    // 20-100 ms at 300/s, seconds at 1000/s: on a linear axis up to 22 s the first would be one line
+    const svg = latencyPlot(result([step(300, [20, 50, 100]), step(1000, [4_000, 22_000])]));
+    const [at20, at50, at100] = dotsOf(svg, '#1f77b4');
+    const plotHeight = 420 - 30 - 45;
+    expect(at20! - at100!).toBeGreaterThan(plotHeight / 10); // linear: 80 / 22 000 of it, about 1 px
+    expect(at20!).toBeGreaterThan(at50!); // slower is higher
+    expect(svg).toContain('log scale');
+    expect(svg).toContain('>100000</text>');
+  });
+
+  it('gives each of ten steps its own colour', () => {
+    const rates = [60, 100, 200, 300, 400, 500, 600, 800, 1000, 1200];
+    const svg = latencyPlot(result(rates.map((r) => step(r, [r / 10]))));
+    const legend = [...svg.matchAll(/<rect x="\d+" y="\d+" width="10" height="10" fill="(#[0-9a-f]+)"/g)];
+    expect(new Set(legend.map((m) => m[1])).size).toBe(10);
+  });
+});
