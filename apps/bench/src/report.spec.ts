@@ -1,4 +1,4 @@
-import { latencyAxis, latencyPlot } from './report';
+import { latencyAxis, latencyPlot, markdown } from './report';
 import type { BenchResult, StepResult } from './report';
 import { percentiles } from './stats';
 
@@ -70,5 +70,12 @@ describe('latency plot', () => {
     const svg = latencyPlot(result(rates.map((r) => step(r, [r / 10]))));
     const legend = [...svg.matchAll(/<rect x="\d+" y="\d+" width="10" height="10" fill="(#[0-9a-f]+)"/g)];
     expect(new Set(legend.map((m) => m[1])).size).toBe(10);
+  });
+});
+
+describe('markdown report', () => {
+  it('shows the orders the service refused (503 under overload) beside those it accepted', () => {
+    const overloaded = { ...step(1000, [2_000, 3_000]), sent: 5, accepted: 2, rejected: 3 };
+    expect(markdown(result([overloaded]))).toContain('| 1000/s | 60 s | 2 | 3 | 1000.0 | 2/0/0 |');
   });
 });

@@ -121,7 +121,7 @@ export function markdown(result: BenchResult): string {
   const rows = result.steps
     .map(
       (s) =>
-        `| ${s.rate}/s | ${s.durationS} s | ${s.accepted} | ${s.finalPerSecond.toFixed(1)} | ${s.confirmed}/${s.cancelled}/${s.unfinished} | ${s.latencyMs.p50} | ${s.latencyMs.p95} | ${s.latencyMs.p99} | ${s.latencyMs.max} |`,
+        `| ${s.rate}/s | ${s.durationS} s | ${s.accepted} | ${s.rejected} | ${s.finalPerSecond.toFixed(1)} | ${s.confirmed}/${s.cancelled}/${s.unfinished} | ${s.latencyMs.p50} | ${s.latencyMs.p95} | ${s.latencyMs.p99} | ${s.latencyMs.max} |`,
     )
     .join('\n');
   const cpuNames = [...new Set(result.steps.flatMap((s) => Object.keys(s.cpuMsPerOrder)))];
@@ -159,8 +159,8 @@ three services and the load generator all on it. Open loop: orders are sent at a
 whether or not earlier ones finished; latency is from sending POST /orders to the order's final
 state (its last update in the order database). ${result.warmupS > 0 ? `The steps followed ${result.warmupS} s of load at the first rate (not reported).` : 'No warm-up.'} The load never paused: each step started as the one before it had sent its last order.
 
-| rate | for | accepted | final/s | confirmed/cancelled/unfinished | p50 ms | p95 ms | p99 ms | max ms |
-|---|---|---|---|---|---|---|---|---|
+| rate | for | accepted | refused or failed | final/s | confirmed/cancelled/unfinished | p50 ms | p95 ms | p99 ms | max ms |
+|---|---|---|---|---|---|---|---|---|---|
 ${rows}
 
 ${cpu}Highest rate with p99 under ${result.bestRateUnderP99Ms.limitMs} ms: ${result.bestRateUnderP99Ms.rate ?? 'none of those tried'}/s.

@@ -6,6 +6,7 @@ import { OrderRepliesHandler } from './messaging/order-replies.handler';
 import type { OrderConfig } from './order.config';
 import { ORDER_SETTINGS } from './order.settings';
 import type { OrderSettings } from './order.settings';
+import { OrderAdmission } from './orders/order-admission';
 import { OrderSagaService } from './orders/order-saga.service';
 import { SagaScheduler } from './orders/saga-scheduler';
 import { orderEntities, orderMigrations } from './persistence/schema';
@@ -19,6 +20,8 @@ export class AppModule {
       retryInitialMs: config.ORDER_RETRY_INITIAL_MS,
       retryMaxMs: config.ORDER_RETRY_MAX_MS,
       schedulerIntervalMs: config.ORDER_SCHEDULER_INTERVAL_MS,
+      maxInProgress: config.ORDER_MAX_IN_PROGRESS,
+      maxLoopDelayMs: config.ORDER_MAX_LOOP_DELAY_MS,
     };
     return {
       module: AppModule,
@@ -31,7 +34,12 @@ export class AppModule {
         }),
       ],
       controllers: [OrdersController, OrderRepliesHandler],
-      providers: [{ provide: ORDER_SETTINGS, useValue: settings }, OrderSagaService, SagaScheduler],
+      providers: [
+        { provide: ORDER_SETTINGS, useValue: settings },
+        OrderSagaService,
+        SagaScheduler,
+        OrderAdmission,
+      ],
     };
   }
 }

@@ -17,6 +17,14 @@ export const orderConfigSchema = z.object({
    */
   ORDER_RETRY_INITIAL_MS: env.int({ min: 50, max: 3_600_000, fallback: 30_000 }),
   ORDER_RETRY_MAX_MS: env.int({ min: 50, max: 24 * 3_600_000, fallback: 300_000 }),
+  /**
+   * POST /orders answers 503 (Retry-After: 1) while this many orders are neither confirmed nor
+   * cancelled, across every instance: past the machine's knee, taking on more only makes every
+   * order late and lets try deadlines cancel them. A few seconds of the machine's throughput.
+   */
+  ORDER_MAX_IN_PROGRESS: env.int({ min: 1, max: 10_000_000, fallback: 2_000 }),
+  /** ... and while its event loop is behind by more than this on average (over 250 ms) */
+  ORDER_MAX_LOOP_DELAY_MS: env.int({ min: 1, max: 600_000, fallback: 100 }),
   /** how often deadlines and retries are looked for */
   ORDER_SCHEDULER_INTERVAL_MS: env.int({ min: 10, max: 60_000, fallback: 250 }),
 });

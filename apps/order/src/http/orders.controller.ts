@@ -9,12 +9,14 @@ import {
   Param,
   Post,
   Res,
+  ServiceUnavailableException,
   UnprocessableEntityException,
 } from '@nestjs/common';
 import { z } from 'zod';
 import { ids } from '@tcc/contracts';
 import { ApiIdempotencyKey, ApiJsonBody, ApiProblem, ZodValidationPipe } from '@tcc/service';
 import { ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { OrderAdmission } from '../orders/order-admission';
 import { OrderSagaService } from '../orders/order-saga.service';
 import type { OrderView } from '../orders/order-saga.service';
 
@@ -42,7 +44,10 @@ const idempotencyKey = z
 @ApiTags('orders')
 @Controller('orders')
 export class OrdersController {
-  constructor(private readonly orders: OrderSagaService) {}
+  constructor(
+    private readonly orders: OrderSagaService,
+    private readonly admission: OrderAdmission,
+  ) {}
 
   /**
    * 202 Accepted with the order and its Location: the saga runs on, GET the order to follow it.
@@ -58,6 +63,10 @@ export class OrdersController {
     description: 'accepted (or the same key and body again): the order, status TRYING; Location names it',
   })
   @ApiProblem(422, 'the Idempotency-Key was already used with a different body')
+  @ApiProblem(
+    503,
+    'too many orders in progress, or the service too far behind: send it again after Retry-After',
+  )
   async place(
     @Headers('idempotency-key') key: string | undefined,
     @Body(new ZodValidationPipe(placeOrderBody)) body: PlaceOrderBody,
@@ -69,6 +78,19 @@ export class OrdersController {
         statusCode: 400,
         error: 'Bad Request',
         message: parsedKey.error.issues[0]?.message ?? 'invalid Idempotency-Key header',
+      });
+    }
+    const admission = this.admission.admit();
+    if (!admission.admitted) {
+      // before placing, so a refused request leaves nothing behind: the same request again is new
+      reply.header('Retry-After', '1');
+      throw new ServiceUnavailableException({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message:
+          admission.why === 'in-progress'
+            ? `${admission.inProgress} orders are in progress, the most this service takes on at once is ${admission.limit}: send the order again in a second`
+            : `the order service is ${Math.round(admission.loopDelayMs)} ms behind (more than ${admission.limit} ms): send the order again in a second`,
       });
     }
     const result = await this.orders.place(body, parsedKey.data);

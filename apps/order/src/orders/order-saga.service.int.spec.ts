@@ -29,6 +29,8 @@ describe('order saga persistence (real PostgreSQL)', () => {
       retryInitialMs: 30_000,
       retryMaxMs: 300_000,
       schedulerIntervalMs: 1_000,
+      maxInProgress: 1_000,
+      maxLoopDelayMs: 100,
     });
 
   afterAll(async () => {
