@@ -23,7 +23,7 @@ export const orderConfigSchema = z.object({
    * order late and lets try deadlines cancel them. A few seconds of the machine's throughput.
    */
   ORDER_MAX_IN_PROGRESS: env.int({ min: 1, max: 10_000_000, fallback: 2_000 }),
-  /** ... and while its event loop is behind by more than this on average (over 250 ms) */
+  /** ... and while its event loop is behind by more than this on average (over 500 ms) */
   ORDER_MAX_LOOP_DELAY_MS: env.int({ min: 1, max: 600_000, fallback: 100 }),
   /** how often deadlines and retries are looked for */
   ORDER_SCHEDULER_INTERVAL_MS: env.int({ min: 10, max: 60_000, fallback: 250 }),

@@ -8,8 +8,10 @@ import { PeriodicTask } from '@tcc/service';
 import { ORDER_SETTINGS } from '../order.settings';
 import type { OrderSettings } from '../order.settings';
 
-/** How often the orders in progress are counted. */
-const COUNT_EVERY_MS = 250;
+/** How often the orders in progress are counted (and the event loop's delay read). */
+const COUNT_EVERY_MS = 500;
+/** The event loop delay monitor's timer: its own period is not delay. */
+const LOOP_RESOLUTION_MS = 20;
 
 export type Admission =
   | { admitted: true }
@@ -25,7 +27,7 @@ export type Admission =
  * tries again later; nothing it was promised is dropped.
  *
  * The count is the database's, so it covers every order instance and survives restarts: counted
- * every 250 ms, plus the orders this instance admitted since.
+ * every 500 ms, plus the orders this instance admitted since.
  *
  * The other queue is this process itself: the requests it has not read yet and the replies it has
  * fetched wait for its event loop. From a cold start at 1000/s the loop was the bottleneck, and
@@ -40,7 +42,7 @@ export class OrderAdmission implements OnApplicationBootstrap, BeforeApplication
   private admittedSince = 0;
   /** the event loop's mean delay over the last window, ms */
   private loopDelayMs = 0;
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   private readonly task: PeriodicTask;
 
   constructor(
@@ -81,14 +83,19 @@ export class OrderAdmission implements OnApplicationBootstrap, BeforeApplication
     return { admitted: true };
   }
 
-  /** Counts the orders in progress again (the partial indexes of the scheduler cover exactly them). */
+  /**
+   * Counts the orders in progress again. One count per partial index of the scheduler, whose
+   * predicates are exactly these: `status IN (all three)` was a sequential scan of every order
+   * (13 ms at 40 000 orders, growing with the table), each count here an index-only scan.
+   */
   async count(): Promise<void> {
-    // the timer's own 10 ms resolution is not delay
-    this.loopDelayMs = this.loopDelay.count > 0 ? Math.max(0, this.loopDelay.mean / 1e6 - 10) : 0;
+    this.loopDelayMs =
+      this.loopDelay.count > 0 ? Math.max(0, this.loopDelay.mean / 1e6 - LOOP_RESOLUTION_MS) : 0;
     this.loopDelay.reset();
     const admittedBefore = this.admittedSince;
     const [row] = await this.db.query<{ n: number }[]>(
-      `SELECT count(*)::int AS n FROM orders WHERE status IN ('TRYING', 'CONFIRMING', 'CANCELLING')`,
+      `SELECT ((SELECT count(*) FROM orders WHERE status = 'TRYING')
+             + (SELECT count(*) FROM orders WHERE status IN ('CONFIRMING', 'CANCELLING')))::int AS n`,
     );
     this.counted = row?.n ?? 0;
     // admitted while the count ran: perhaps in it, perhaps not; counted once more rather than never
