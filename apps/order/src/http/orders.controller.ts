@@ -87,10 +87,7 @@ export class OrdersController {
       throw new ServiceUnavailableException({
         statusCode: 503,
         error: 'Service Unavailable',
-        message:
-          admission.why === 'in-progress'
-            ? `${admission.inProgress} orders are in progress, the most this service takes on at once is ${admission.limit}: send the order again in a second`
-            : `the order service is ${Math.round(admission.loopDelayMs)} ms behind (more than ${admission.limit} ms): send the order again in a second`,
+        message: `${admission.why}: send the order again in a second`,
       });
     }
     const result = await this.orders.place(body, parsedKey.data);

@@ -13,10 +13,8 @@ const COUNT_EVERY_MS = 500;
 /** The event loop delay monitor's timer: its own period is not delay. */
 const LOOP_RESOLUTION_MS = 20;
 
-export type Admission =
-  | { admitted: true }
-  | { admitted: false; why: 'in-progress'; inProgress: number; limit: number }
-  | { admitted: false; why: 'busy'; loopDelayMs: number; limit: number };
+/** Whether an order may start now; when not, why, in words for the client. */
+export type Admission = { admitted: true } | { admitted: false; why: string };
 
 /**
  * Back-pressure for POST /orders. Past the machine's knee, sagas in progress pile up; every order
@@ -66,17 +64,19 @@ export class OrderAdmission implements OnApplicationBootstrap, BeforeApplication
   /** Whether one more order may start now; an admitted one is counted at once. */
   admit(): Admission {
     const inProgress = this.counted + this.admittedSince;
-    if (inProgress >= this.settings.maxInProgress) {
+    const { maxInProgress, maxLoopDelayMs } = this.settings;
+    if (inProgress >= maxInProgress) {
       admissionMetrics.refused.inc({ why: 'in-progress' });
-      return { admitted: false, why: 'in-progress', inProgress, limit: this.settings.maxInProgress };
+      return {
+        admitted: false,
+        why: `${inProgress} orders are in progress, the most this service takes on at once is ${maxInProgress}`,
+      };
     }
-    if (this.loopDelayMs > this.settings.maxLoopDelayMs) {
+    if (this.loopDelayMs > maxLoopDelayMs) {
       admissionMetrics.refused.inc({ why: 'busy' });
       return {
         admitted: false,
-        why: 'busy',
-        loopDelayMs: this.loopDelayMs,
-        limit: this.settings.maxLoopDelayMs,
+        why: `the order service is ${Math.round(this.loopDelayMs)} ms behind (more than ${maxLoopDelayMs} ms)`,
       };
     }
     this.admittedSince++;
