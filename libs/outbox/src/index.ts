@@ -2,6 +2,5 @@ export * from './outbox.migration';
 export * from './outbox-writer';
 export * from './outbox-relay';
 export * from './outbox.module';
-export * from './fence-replies';
 export * from './direct-publisher';
 export * from './kafka-message';

@@ -645,9 +645,8 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
       });
       const batches = await run(consume);
       expect(batches.outcome).toEqual(single.outcome);
-      // the batches: the 7 tries (o1 comes again), o1 to o3's confirm (o8 again), o8's cancel and
-      // o9's try (o9 again), o9's confirm (o4's cancel releases nothing); the rest went one by one
-      expect(batches.result).toEqual([7, 4, 2, 1]);
+      // a run decides every case the single path decides: all 20 in one statement
+      expect(batches.result).toEqual([20]);
       expect(single.outcome.wallets).toEqual([
         { customer_id: 'A', balance: 500, held: 0, captured: 500, topped_up_total: 1_000 },
         { customer_id: 'B', balance: 300, held: 0, captured: 0, topped_up_total: 300 },
@@ -675,7 +674,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
       expect(held?.sum).toBe(300);
     });
 
-    it('stops before a duplicate try and before a confirm of an unknown hold', async () => {
+    it('takes a duplicate try, a confirm of an unknown hold and a second command for one hold', async () => {
       const customer = await wallet(1_000);
       const [old, n1, n2, n3, unknown] = Array.from({ length: 5 }, () => randomUUID());
       const oldTry = tryCommand(old!, customer, 100);
@@ -687,25 +686,23 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
         oldTry,
         confirm(n1!, customer),
       ];
-      expect(await batch(run)).toBe(2);
-      expect(await batch(run.slice(2))).toBe(0); // the duplicate goes through the single path
-      await handleOne(oldTry);
+      expect(await batch(run)).toBe(4);
       const [again, ...rest] = (await replies(old!)).slice(1);
       expect(rest).toEqual([]);
       expect(again).toEqual((await replies(old!))[0]); // replayed, message id included
 
-      // a prefix of one is written; the unknown order's confirm is refused by the single path
       const next = [tryCommand(n3!, customer, 100), confirm(unknown!, customer), confirm(n1!, customer)];
-      expect(await batch(next)).toBe(1);
-      expect(await batch(next.slice(1))).toBe(0);
-      await handleOne(next[1]!);
+      expect(await batch(next)).toBe(3);
       expect(await typesAndReasons(unknown!)).toEqual([['PaymentConfirmRefused', 'NOT_RESERVED']]);
-      // and a run of one is left to the single path
-      expect(await batch(next.slice(2))).toBe(0);
+      const n1Replies = await replies(n1!);
+      expect(n1Replies.map((r) => r.type)).toEqual(['PaymentHeld', 'PaymentCaptured', 'PaymentCaptured']);
+      expect(n1Replies[2]).toEqual(n1Replies[1]); // the duplicate confirm replayed
+      // a run of one is a batch too
+      expect(await batch(next.slice(2))).toBe(1);
       expect(await amounts(customer)).toEqual({
         balance: 600,
-        held: 400,
-        captured: 0,
+        held: 300,
+        captured: 100,
         topped_up_total: 1_000,
       });
     });
@@ -875,7 +872,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
         expect(await replies(other)).toEqual([]);
         expect(await amounts(customer)).toEqual({ balance: 500, held: 0, captured: 0, topped_up_total: 500 });
 
-        expect(await consume(commands)).toEqual([]);
+        expect(await consume(commands)).toEqual([2]);
         expect(await typesAndReasons(cancelled)).toEqual([['PaymentRejected', 'ALREADY_CANCELLED']]);
         expect(await amounts(customer)).toEqual({
           balance: 400,

@@ -4,8 +4,8 @@
  * applies the decision in one transaction, together with the fence update and the reply.
  *
  * The table is written once over the six neutral states of a branch; each participant names
- * those states in its own words (stock RESERVED … RETURNED, payment HELD … REFUNDED) and gets the
- * same rules back over its own status type from `fenceRules(names)`.
+ * those states in its own words (stock RESERVED … RETURNED, payment HELD … REFUNDED), read back
+ * as the neutral states by `statesOf(names)`.
  *
  * The anomalies it covers:
  * - a duplicate command of a phase already handled replays the stored reply, with no second
@@ -27,11 +27,6 @@ export type BranchStatusNames<S extends string> = Readonly<Record<BranchState, S
 /** Why a confirm, cancel or compensation is refused: the reasons the reply contracts carry. */
 export type RefuseReason =
   'NOT_RESERVED' | 'CANCELLED' | 'EXPIRED' | 'REJECTED' | 'CONFIRMED' | 'NOT_CONFIRMED';
-
-/** What the rules read of a branch's fence record: its status, in the participant's words. */
-export interface Fence<S extends string> {
-  status: S;
-}
 
 /** A duplicate: send the reply this phase got the first time, with no second effect. */
 export interface Replay {
@@ -71,40 +66,36 @@ export type CancelDecision =
 /** undo the confirmed effect (stock's return, payment's refund) */
 export type CompensateDecision = Replay | { kind: 'apply' } | Refuse;
 
-/**
- * The decision table over a participant's own status names. `fence` is the branch's fence record,
- * undefined when the participant has none yet; `alreadyReplied` says whether the fence stores a
- * reply to this phase already (a duplicate command).
- */
-export interface FenceRules<S extends string> {
-  decideTry(fence: Fence<S> | undefined, alreadyReplied: boolean, deadline: Date, now: Date): TryDecision;
-  decideConfirm(fence: Fence<S> | undefined, alreadyReplied: boolean): ConfirmDecision;
-  decideCancel(fence: Fence<S> | undefined, alreadyReplied: boolean): CancelDecision;
-  decideCompensate(fence: Fence<S> | undefined, alreadyReplied: boolean): CompensateDecision;
-}
+/** The rules over the neutral states: what the engine decides with. */
+export const branchRules = {
+  decideTry: (
+    state: BranchState | undefined,
+    alreadyReplied: boolean,
+    deadline: Date,
+    now: Date,
+  ): TryDecision => decideTry(state !== undefined, alreadyReplied, deadline, now),
+  decideConfirm: (state: BranchState | undefined, alreadyReplied: boolean): ConfirmDecision =>
+    alreadyReplied ? { kind: 'replay' } : decideConfirm(state),
+  decideCancel: (state: BranchState | undefined, alreadyReplied: boolean): CancelDecision =>
+    alreadyReplied ? { kind: 'replay' } : decideCancel(state),
+  decideCompensate: (state: BranchState | undefined, alreadyReplied: boolean): CompensateDecision =>
+    alreadyReplied ? { kind: 'replay' } : decideCompensate(state),
+  /** the sweeper releases only what a try set aside and nobody settled */
+  decideExpire: (state: BranchState | undefined): boolean => state === 'tried',
+};
 
-export function fenceRules<S extends string>(names: BranchStatusNames<S>): FenceRules<S> {
+/** Reads a participant's status names as the neutral states; throws on an unknown or repeated name. */
+export function statesOf<S extends string>(names: BranchStatusNames<S>): (status: string) => BranchState {
   const states = new Map<string, BranchState>();
   for (const [state, status] of Object.entries(names) as [BranchState, S][]) {
     const taken = states.get(status);
     if (taken) throw new Error(`status ${status} names both the ${taken} and the ${state} state`);
     states.set(status, state);
   }
-  const stateOf = (fence: Fence<S> | undefined): BranchState | undefined => {
-    if (!fence) return undefined;
-    const state = states.get(fence.status);
-    if (!state) throw new Error(`unknown branch status ${fence.status}`);
+  return (status) => {
+    const state = states.get(status);
+    if (!state) throw new Error(`unknown branch status ${status}`);
     return state;
-  };
-  return {
-    decideTry: (fence, alreadyReplied, deadline, now) =>
-      decideTry(fence !== undefined, alreadyReplied, deadline, now),
-    decideConfirm: (fence, alreadyReplied) =>
-      alreadyReplied ? { kind: 'replay' } : decideConfirm(stateOf(fence)),
-    decideCancel: (fence, alreadyReplied) =>
-      alreadyReplied ? { kind: 'replay' } : decideCancel(stateOf(fence)),
-    decideCompensate: (fence, alreadyReplied) =>
-      alreadyReplied ? { kind: 'replay' } : decideCompensate(stateOf(fence)),
   };
 }
 

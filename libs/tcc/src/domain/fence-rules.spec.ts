@@ -1,4 +1,4 @@
-import { fenceRules } from './fence-rules';
+import { branchRules, statesOf } from './fence-rules';
 import type {
   BranchState,
   BranchStatusNames,
@@ -16,6 +16,22 @@ interface Given {
 }
 
 const at = (state: BranchState, replied: Phase[] = ['try']): Given => ({ state, replied });
+
+/** The rules over a participant's own status names, as the engine applies them. */
+function fenceRules(names: BranchStatusNames<string>) {
+  const stateOf = statesOf(names);
+  const state = (fence: { status: string } | undefined) => (fence ? stateOf(fence.status) : undefined);
+  return {
+    decideTry: (fence: { status: string } | undefined, replied: boolean, deadline: Date, now: Date) =>
+      branchRules.decideTry(state(fence), replied, deadline, now),
+    decideConfirm: (fence: { status: string } | undefined, replied: boolean) =>
+      branchRules.decideConfirm(state(fence), replied),
+    decideCancel: (fence: { status: string } | undefined, replied: boolean) =>
+      branchRules.decideCancel(state(fence), replied),
+    decideCompensate: (fence: { status: string } | undefined, replied: boolean) =>
+      branchRules.decideCompensate(state(fence), replied),
+  };
+}
 
 const states: BranchState[] = ['tried', 'confirmed', 'cancelled', 'expired', 'rejected', 'compensated'];
 
