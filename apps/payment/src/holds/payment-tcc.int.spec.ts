@@ -20,6 +20,7 @@ import type { MigratedDatabase } from '@tcc/testing';
 import { paymentEntities, paymentMigrations } from '../persistence/schema';
 import { WalletsService } from '../wallets/wallets.service';
 import { PaymentTccService } from './payment-tcc.service';
+import { participantContract } from '@tcc/tcc/testing';
 
 /**
  * PaymentTccService and the top-ups against a real PostgreSQL and a real Kafka: the fence, the
@@ -993,5 +994,28 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
       expect(await wallets.create(id, 1)).toBeUndefined();
       expect(await wallets.get(id)).toMatchObject({ balance: 700, toppedUpTotal: 700 });
     });
+  });
+
+  participantContract<PaymentCommand>('payment', {
+    db: () => db,
+    engine: (other) => (other ? new PaymentTccService(other, settings, new DirectPublisher(kafka)) : payment),
+    branchPerResource: false,
+    createResource: async (id, free) =>
+      void (await db.query(
+        `INSERT INTO wallets (customer_id, balance, held, captured, topped_up_total) VALUES ($1, $2, 0, 0, $2)`,
+        [id, free],
+      )),
+    buckets: async (id) => {
+      const a = await amounts(id);
+      return { free: a!.balance, held: a!.held, final: a!.captured };
+    },
+    fences: { table: 'holds', resource: 'customer_id' },
+    commands: {
+      try: (o, r, n, deadlineMs) => tryCommand(o, r, n, { deadlineMs, holdMs: 120_000 }),
+      confirm,
+      cancel,
+      compensate: refund,
+    },
+    replies: (...orders) => recorder.envelopes<AnyEnvelope>(...orders),
   });
 });

@@ -19,6 +19,7 @@ import {
 import type { MigratedDatabase } from '@tcc/testing';
 import { stockEntities, stockMigrations } from '../persistence/schema';
 import { StockTccService } from './stock-tcc.service';
+import { participantContract } from '@tcc/tcc/testing';
 
 /**
  * StockTccService against a real PostgreSQL and a real Kafka: the fence, the guards, the sweeper,
@@ -734,5 +735,28 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
         expect(outcomes.filter((t) => t.join() === 'StockRejected')).toHaveLength(2);
       }
     });
+  });
+
+  participantContract<StockCommand>('stock', {
+    db: () => db,
+    engine: (other) => (other ? new StockTccService(other, settings, new DirectPublisher(kafka)) : stock),
+    branchPerResource: true,
+    createResource: async (id, free) =>
+      void (await db.query(
+        `INSERT INTO products (id, name, price, available, reserved, sold, stocked_total) VALUES ($1, $1, 100, $2, 0, 0, $2)`,
+        [id, free],
+      )),
+    buckets: async (id) => {
+      const q = await quantities(id);
+      return { free: q!.available, held: q!.reserved, final: q!.sold };
+    },
+    fences: { table: 'reservations', resource: 'product_id' },
+    commands: {
+      try: (o, r, n, deadlineMs) => tryCommand(o, r, n, { deadlineMs, holdMs: 120_000 }),
+      confirm,
+      cancel,
+      compensate: giveBack,
+    },
+    replies: (...orders) => recorder.envelopes<AnyEnvelope>(...orders),
   });
 });

@@ -45,6 +45,11 @@ export class StockTccService {
     return this.engine.handle(command);
   }
 
+  /** any command, by its own handler */
+  handle(command: StockCommand): Promise<void> {
+    return this.engine.handle(command);
+  }
+
   /** a run of commands from one partition: how many leading ones were written in one statement */
   handleBatch(messages: readonly BatchedMessage<StockCommand>[]): Promise<number> {
     return this.engine.handleBatch(messages);
