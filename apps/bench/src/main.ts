@@ -62,7 +62,7 @@ function orderDatabase(env: NodeJS.ProcessEnv): string {
   const server = env['POSTGRES_URL'];
   if (!server)
     throw new UsageError(
-      'no order database: give --order-db or POSTGRES_URL (./dev bench sets it to the PostgreSQL ./dev up started)',
+      "no order database: give --order-db or POSTGRES_URL (./dev bench sets it while ./dev up's PostgreSQL runs)",
     );
   const u = new URL(server);
   u.pathname = '/tcc_order';

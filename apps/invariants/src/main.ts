@@ -61,7 +61,7 @@ function dbUrl(env: NodeJS.ProcessEnv, service: string): string {
   const server = env['POSTGRES_URL'];
   if (!server)
     throw new UsageError(
-      `no ${service} database: give --${service}-db or ${service.toUpperCase()}_DATABASE_URL, or POSTGRES_URL (./dev check sets it to the PostgreSQL ./dev up started)`,
+      `no ${service} database: give --${service}-db or ${service.toUpperCase()}_DATABASE_URL, or POSTGRES_URL (./dev check sets it while ./dev up's PostgreSQL runs)`,
     );
   const base = new URL(server);
   base.pathname = `/tcc_${service}`;
