@@ -134,6 +134,9 @@ find_bin() {
     BIN="${c}"
     return 0
   done
+  if [[ -n "${PG_BIN:-}" ]]; then
+    die "PG_BIN=${PG_BIN} holds no initdb, pg_ctl and postgres of PostgreSQL ${want:-${MIN_MAJOR}+}"
+  fi
   if [[ -n "${want}" ]]; then
     die "the cluster in ${data} was made by PostgreSQL ${want}, whose server binaries are not found: install them (or set PG_BIN), or delete the cluster with '$0 reset'"
   fi
