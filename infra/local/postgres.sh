@@ -246,8 +246,9 @@ write_settings() {
     echo "full_page_writes = on"
     echo "autovacuum = on"
     echo "log_line_prefix = '%m [%p] %q%u@%d '"
-    local setting
-    for setting in ${PG_SETTINGS}; do
+    local setting settings=()
+    read -r -a settings <<<"${PG_SETTINGS}"
+    for setting in ${settings[@]+"${settings[@]}"}; do
       [[ "${setting}" == *=* ]] || die "PG_SETTINGS: '${setting}' is not name=value"
       echo "${setting%%=*} = ${setting#*=}"
     done
