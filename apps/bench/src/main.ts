@@ -32,7 +32,8 @@ latency.svg into --out.
   --products N        products the orders spread over (default 200)
   --customers N       customers (wallets) the orders spread over (default 2000)
   --order-url, --stock-url, --payment-url   (default http://127.0.0.1:3000, :3001, :3002)
-  --order-db URL      to see when orders finish (default tcc_order on POSTGRES_URL)
+  --order-db URL      to see when orders finish (default tcc_order on POSTGRES_URL, which
+                      ./dev bench sets to the PostgreSQL ./dev up started)
   --brokers LIST      for the Kafka floor (default KAFKA_BROKERS, else 127.0.0.1:9092)
   --out DIR           (default bench-results/<time>)
   --no-check          skip the invariant checker`;
@@ -55,6 +56,18 @@ const options = {
 } as const;
 
 class UsageError extends Error {}
+
+/** tcc_order on POSTGRES_URL's server. */
+function orderDatabase(env: NodeJS.ProcessEnv): string {
+  const server = env['POSTGRES_URL'];
+  if (!server)
+    throw new UsageError(
+      "no order database: give --order-db or POSTGRES_URL (./dev bench sets it while ./dev up's PostgreSQL runs)",
+    );
+  const u = new URL(server);
+  u.pathname = '/tcc_order';
+  return u.toString();
+}
 
 function positive(name: string, value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1)
@@ -307,13 +320,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const p99Limit = positive('p99-limit', v['p99-limit']);
     const productCount = positive('products', v.products);
     const customerCount = positive('customers', v.customers);
-    const orderDb =
-      v['order-db'] ??
-      (() => {
-        const u = new URL(env['POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-        u.pathname = '/tcc_order';
-        return u.toString();
-      })();
+    const orderDb = v['order-db'] ?? orderDatabase(env);
     const brokers = (v.brokers ?? env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',');
     const out = resolve(v.out ?? join('bench-results', new Date().toISOString().replace(/[:.]/g, '-')));
     const urls = { order: v['order-url'], stock: v['stock-url'], payment: v['payment-url'] };

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chownSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -78,18 +77,6 @@ export class OwnKafka {
   }
 }
 
-/** Where initdb and pg_ctl are: PG_BIN, else the Debian/Ubuntu locations, newest first. */
-export function findPostgresBin(): string | undefined {
-  const candidates = [
-    process.env['PG_BIN'],
-    ...['17', '16', '15'].map((v) => `/usr/lib/postgresql/${v}/bin`),
-    '/usr/local/pgsql/bin',
-  ];
-  return candidates.find(
-    (d) => d !== undefined && existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')),
-  );
-}
-
 export interface Postgres {
   /** a database on this server */
   url(database: string): string;
@@ -101,70 +88,36 @@ export interface Postgres {
 }
 
 /**
- * The chaos run's own PostgreSQL cluster: initdb into a temporary directory, pg_ctl on a free
- * port. As root the binaries run as the `postgres` user (initdb refuses root), on a directory
- * that user owns. fsync is off: the run kills processes, never the machine, and a killed
- * PostgreSQL loses nothing the kernel already has.
+ * The chaos run's own PostgreSQL cluster: infra/local/postgres.sh with a state dir of its own on
+ * a free port, kept on restarts, so restarting it disturbs no other server on the machine.
+ * fsync is off: the run kills processes, never the machine, and a killed PostgreSQL loses
+ * nothing the kernel already has.
  */
 export class OwnPostgres implements Postgres {
   readonly restartable = true;
 
   private constructor(
-    private readonly bin: string,
-    private readonly dir: string,
     readonly port: number,
-    private readonly runAs: string[],
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly stateDir: string,
   ) {}
 
-  static async start(bin: string): Promise<OwnPostgres> {
-    const dir = mkdtempSync(join(tmpdir(), 'tcc-chaos-pg-'));
-    let runAs: string[] = [];
-    if (process.getuid?.() === 0) {
-      const uid = Number((await sh('id', ['-u', 'postgres'])).trim());
-      const gid = Number((await sh('id', ['-g', 'postgres'])).trim());
-      chownSync(dir, uid, gid);
-      runAs = ['runuser', '-u', 'postgres', '--'];
-    }
-    const pg = new OwnPostgres(bin, dir, await freePort(), runAs);
-    await pg.exec('initdb', ['-D', pg.data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
-    await pg.start();
+  static async start(stateDir: string): Promise<OwnPostgres> {
+    const port = await freePort();
+    const env = {
+      ...process.env,
+      PG_CLUSTER: 'chaos',
+      PG_STATE_DIR: stateDir,
+      PG_PORT: String(port),
+      PG_SETTINGS: 'fsync=off max_connections=300',
+    };
+    const pg = new OwnPostgres(port, env, stateDir);
+    await pg.script('start');
     return pg;
   }
 
-  private get data(): string {
-    return join(this.dir, 'data');
-  }
-
-  private exec(tool: string, args: string[]): Promise<string> {
-    const file = join(this.bin, tool);
-    const [first, ...rest] = this.runAs;
-    return first ? sh(first, [...rest, file, ...args]) : sh(file, args);
-  }
-
-  private async start(): Promise<void> {
-    const options = [
-      `-p ${this.port}`,
-      `-k ${this.dir}`,
-      '-c listen_addresses=127.0.0.1',
-      '-c fsync=off',
-      '-c max_connections=300',
-    ].join(' ');
-    await this.exec('pg_ctl', [
-      '-D',
-      this.data,
-      '-o',
-      options,
-      '-l',
-      join(this.dir, 'postgres.log'),
-      '-w',
-      '-t',
-      '60',
-      'start',
-    ]);
-  }
-
-  private stop(mode: 'immediate' | 'fast'): Promise<string> {
-    return this.exec('pg_ctl', ['-D', this.data, '-m', mode, '-w', 'stop']);
+  private script(...args: string[]): Promise<string> {
+    return sh(join(workspaceRoot, 'infra', 'local', 'postgres.sh'), args, this.env);
   }
 
   url(database: string): string {
@@ -182,18 +135,19 @@ export class OwnPostgres implements Postgres {
     return this.url(name);
   }
 
-  /** Stops PostgreSQL the hard way (-m immediate: like a crash, recovery on start), waits, starts it. */
+  /** Stops PostgreSQL the hard way (immediate: like a crash, recovery on start), waits, starts it. */
   async restart(downMs: number): Promise<void> {
-    await this.stop('immediate');
+    await this.script('stop', 'immediate');
     await sleep(downMs);
-    await this.start();
+    await this.script('start');
   }
 
+  /** Stops the server and deletes its cluster, keeping its log in `keepLogIn`. */
   async destroy(keepLogIn?: string): Promise<void> {
-    await this.stop('immediate').catch(() => undefined);
-    const log = join(this.dir, 'postgres.log');
+    await this.script('stop', 'immediate').catch(() => undefined);
+    const log = join(this.stateDir, 'cluster', 'postgres.log');
     if (keepLogIn && existsSync(log)) copyFileSync(log, join(keepLogIn, 'postgres.log'));
-    rmSync(this.dir, { recursive: true, force: true });
+    await this.script('reset').catch(() => rmSync(this.stateDir, { recursive: true, force: true }));
   }
 }
 

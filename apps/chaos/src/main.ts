@@ -14,7 +14,7 @@ import { makeCatalog, OrderClients } from './clients';
 import type { Catalog } from './clients';
 import { Fleet } from './fleet';
 import { postUntilAnswered } from './http';
-import { findPostgresBin, GivenPostgres, OwnKafka, OwnPostgres } from './infra';
+import { GivenPostgres, OwnKafka, OwnPostgres } from './infra';
 import type { Postgres } from './infra';
 import { ChaosKafka, Duplicator } from './kafka';
 import { describeEvent, planFaults, SERVICES } from './plan';
@@ -241,20 +241,19 @@ class ChaosRun {
 
   private async setUp(): Promise<{ kafka: OwnKafka; pg: Postgres; dbs: Record<ServiceName, string> }> {
     const kafkaDir = mkdtempSync(join(tmpdir(), 'tcc-chaos-kafka-'));
-    const bin = this.s.postgresUrl ? undefined : findPostgresBin();
-    if (!this.s.postgresUrl && !bin)
-      throw new SetupError(
-        'no PostgreSQL server binaries (initdb, pg_ctl) found: install PostgreSQL 15+ (apt-get install postgresql), set PG_BIN, or give --postgres-url (then PostgreSQL is not restarted)',
-      );
+    const given = this.s.postgresUrl;
     const [kafka, pg] = await Promise.all([
       OwnKafka.start(kafkaDir).catch((error: Error) => {
         throw new SetupError(`cannot start Kafka: ${error.message}`);
       }),
-      (bin ? OwnPostgres.start(bin) : Promise.resolve(new GivenPostgres(this.s.postgresUrl ?? ''))).catch(
-        (error: Error) => {
-          throw new SetupError(`cannot start PostgreSQL: ${error.message}`);
-        },
-      ),
+      (given
+        ? Promise.resolve(new GivenPostgres(given))
+        : OwnPostgres.start(mkdtempSync(join(tmpdir(), 'tcc-chaos-pg-')))
+      ).catch((error: Error) => {
+        throw new SetupError(
+          `cannot start PostgreSQL (or give --postgres-url; it is then not restarted): ${error.message}`,
+        );
+      }),
     ]);
     this.cleanups.push(() => kafka.destroy(this.s.out));
     this.cleanups.push(() => pg.destroy(this.s.out));

@@ -21,7 +21,8 @@ counted twice. Prints each check with its counts; exits 1 on any violation.
 
 Options:
   --order-db URL, --stock-db URL, --payment-db URL
-                      the databases (default: ORDER_DATABASE_URL etc., else tcc_<service> on POSTGRES_URL)
+                      the databases (default: ORDER_DATABASE_URL etc., else tcc_<service> on POSTGRES_URL,
+                      which ./dev check sets to the PostgreSQL ./dev up started)
   --brokers LIST      Kafka for checks 6-7 (default: KAFKA_BROKERS, else 127.0.0.1:9092); --no-kafka skips it
   --prefix P          topic prefix (default: KAFKA_TOPIC_PREFIX)
   --groups LIST       the services' consumer groups, for check 7 (default: tcc-order,tcc-stock,tcc-payment,
@@ -57,7 +58,12 @@ const DEFAULT_GROUPS = 'tcc-order,tcc-stock,tcc-payment';
 function dbUrl(env: NodeJS.ProcessEnv, service: string): string {
   const given = env[`${service.toUpperCase()}_DATABASE_URL`];
   if (given) return given;
-  const base = new URL(env['POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+  const server = env['POSTGRES_URL'];
+  if (!server)
+    throw new UsageError(
+      `no ${service} database: give --${service}-db or ${service.toUpperCase()}_DATABASE_URL, or POSTGRES_URL (./dev check sets it while ./dev up's PostgreSQL runs)`,
+    );
+  const base = new URL(server);
   base.pathname = `/tcc_${service}`;
   return base.toString();
 }

@@ -27,8 +27,6 @@ export const serviceConfigShape = {
   /** outbox rows published per round; the relay wakes on NOTIFY and polls as a fallback */
   OUTBOX_BATCH_SIZE: env.int({ min: 1, max: 10_000, fallback: 500 }),
   OUTBOX_POLL_INTERVAL_MS: env.int({ min: 10, max: 60_000, fallback: 500 }),
-  /** how often the service checks whether its tables need the VACUUM/ANALYZE autovacuum would run */
-  TABLE_MAINTENANCE_INTERVAL_MS: env.int({ min: 100, max: 3_600_000, fallback: 10_000 }),
 };
 
 export const serviceConfigSchema = z.object(serviceConfigShape);

@@ -44,8 +44,7 @@ export function postgresDataSourceOptions(options: PostgresOptions): DataSourceO
       // the hot statements are prepared, and their lookups take keys as arrays; left to choose, the
       // planner kept planning them anew on every execution (its estimate for an array of unknown
       // length makes the generic plan look dear), 15-30% of the services' PostgreSQL CPU. The
-      // generic plan is made again whenever ANALYZE changes a table's statistics (TableMaintenance
-      // runs it where autovacuum does not).
+      // generic plan is made again whenever ANALYZE (autovacuum's) changes a table's statistics.
       // A generic plan guesses 10 rows for an array key, and at the default random_page_cost (4,
       // a spinning disk's) ten index probes looked dearer than reading a 600-row table whole: the
       // stock batch statements scanned products sequentially three times each. The services' data

@@ -10,4 +10,3 @@ export * from './http/body-parsers';
 export * from './metrics.controller';
 export * from './http/api-docs';
 export * from './expiry-sweeper';
-export * from './table-maintenance';

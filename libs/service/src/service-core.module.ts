@@ -12,7 +12,6 @@ import { collectProcessMetrics, loggingModule } from '@tcc/observability';
 import { MetricsModule } from './metrics.controller';
 import { OutboxModule } from '@tcc/outbox';
 import { HealthModule } from './health.controller';
-import { TABLE_MAINTENANCE_INTERVAL_MS, TableMaintenance } from './table-maintenance';
 
 export interface ServiceCoreOptions {
   service: string;
@@ -25,8 +24,8 @@ export interface ServiceCoreOptions {
 
 /**
  * What every service has, whatever its domain: JSON logs, its own PostgreSQL database through
- * TypeORM (schema by migrations only, statistics kept when autovacuum is off), one Kafka client
- * with the project's topics ensured, and GET /health.
+ * TypeORM (schema by migrations only), one Kafka client with the project's topics ensured, and
+ * GET /health. The server's autovacuum keeps the tables' statistics and dead rows in hand.
  */
 @Module({})
 export class ServiceCoreModule {
@@ -63,10 +62,6 @@ export class ServiceCoreModule {
         }),
         HealthModule,
         MetricsModule,
-      ],
-      providers: [
-        { provide: TABLE_MAINTENANCE_INTERVAL_MS, useValue: config.TABLE_MAINTENANCE_INTERVAL_MS },
-        TableMaintenance,
       ],
       exports: [OutboxModule],
     };

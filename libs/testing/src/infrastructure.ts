@@ -11,7 +11,8 @@ const run = promisify(execFile);
 
 /** The test broker's ports differ from ./dev up's (9092), so tests never touch a running dev stack. */
 export const NATIVE_TEST_KAFKA = { port: 19092, controllerPort: 19093 };
-const DEFAULT_TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/tcc_test';
+/** The test database on the project's own test cluster (./dev test's). */
+const TEST_DATABASE = 'tcc_test';
 
 export interface StartedInfrastructure {
   kafkaBrokers: string;
@@ -81,10 +82,47 @@ async function startKafka(): Promise<{ brokers: string; stop: () => Promise<void
   };
 }
 
+const postgresScript = join(workspaceRoot, 'infra', 'local', 'postgres.sh');
+
+function testClusterEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, PG_CLUSTER: 'test' };
+}
+
+async function postgresScriptRun(command: string, ...args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(postgresScript, [command, ...args], { env: testClusterEnv() });
+    return stdout.trim();
+  } catch (error) {
+    const e = error as { stderr?: string; message: string };
+    throw new Error(`infra/local/postgres.sh ${command}: ${(e.stderr || e.message).trim()}`);
+  }
+}
+
+/**
+ * The project's own test cluster (infra/local/postgres.sh, PG_CLUSTER=test): the one ./dev test
+ * started, or started here and stopped again at the end.
+ */
+async function testCluster(): Promise<{ url: string; stop: () => Promise<void>; how: string }> {
+  const running = await postgresScriptRun('url', TEST_DATABASE).catch(() => undefined);
+  if (running)
+    return {
+      url: running,
+      stop: async () => undefined,
+      how: `PostgreSQL test cluster already running (${running})`,
+    };
+  await postgresScriptRun('start');
+  const url = await postgresScriptRun('url', TEST_DATABASE);
+  return {
+    url,
+    stop: async () => void (await postgresScriptRun('stop')),
+    how: `PostgreSQL test cluster started (${url})`,
+  };
+}
+
 /**
  * PostgreSQL for tests: TEST_DATABASE_URL if given; a testcontainer where Docker runs; otherwise
- * the local server. The URL must name a test database (it is created when missing); each test
- * file then creates its own database next to it.
+ * the project's own test cluster. The URL must name a test database (it is created when missing);
+ * each test file then creates its own database next to it.
  */
 async function startPostgres(): Promise<{ url: string; stop: () => Promise<void>; how: string }> {
   const given = process.env['TEST_DATABASE_URL'];
@@ -97,7 +135,8 @@ async function startPostgres(): Promise<{ url: string; stop: () => Promise<void>
       how: 'PostgreSQL in a testcontainer',
     };
   }
-  const url = given ?? DEFAULT_TEST_DATABASE_URL;
+  const cluster = given ? undefined : await testCluster();
+  const url = given ?? cluster?.url ?? '';
   assertTestDatabaseUrl(url);
   const name = new URL(url).pathname.slice(1);
   const client = new Client({
@@ -107,9 +146,8 @@ async function startPostgres(): Promise<{ url: string; stop: () => Promise<void>
   try {
     await client.connect();
   } catch (error) {
-    throw new Error(
-      `no PostgreSQL at ${withDatabase(url, 'postgres')} (${(error as Error).message}). Install PostgreSQL 15+ (Debian: apt-get install postgresql) or set TEST_DATABASE_URL.`,
-    );
+    await cluster?.stop().catch(() => undefined);
+    throw new Error(`no PostgreSQL at ${withDatabase(url, 'postgres')} (${(error as Error).message})`);
   }
   try {
     const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
@@ -117,7 +155,7 @@ async function startPostgres(): Promise<{ url: string; stop: () => Promise<void>
   } finally {
     await client.end();
   }
-  return { url, stop: async () => undefined, how: `PostgreSQL at ${url}` };
+  return cluster ?? { url, stop: async () => undefined, how: `PostgreSQL at ${url} (TEST_DATABASE_URL)` };
 }
 
 export async function startTestInfrastructure(): Promise<StartedInfrastructure> {

@@ -8,7 +8,7 @@ export function assertTestDatabaseUrl(url: string): void {
   const name = new URL(url).pathname.replace(/^\//, '');
   if (!name.includes('test')) {
     throw new Error(
-      `refusing to run tests against database "${name}" (${url}): TEST_DATABASE_URL must name a test database, e.g. postgres://postgres@127.0.0.1:5432/${TEST_DATABASE_PREFIX}`,
+      `refusing to run tests against database "${name}" (${url}): TEST_DATABASE_URL must name a test database, e.g. postgres://postgres@127.0.0.1:15433/${TEST_DATABASE_PREFIX} (./dev test sets it)`,
     );
   }
 }
