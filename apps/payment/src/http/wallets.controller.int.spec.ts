@@ -5,7 +5,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { createMessage } from '@tcc/contracts';
 import { postgresDataSourceOptions } from '@tcc/database';
-import { httpAdapter, useBodyParsers } from '@tcc/service';
+import { httpAdapter, useHttpErrorsFilter } from '@tcc/service';
 import { createTestDatabase } from '@tcc/testing';
 import type { TestDatabase } from '@tcc/testing';
 import { paymentEntities, paymentMigrations } from '../persistence/schema';
@@ -37,11 +37,8 @@ describe('wallets HTTP API (real PostgreSQL)', () => {
       providers: [WalletsService, { provide: getDataSourceToken(), useValue: db }],
     }).compile();
     // the services' HTTP server, without the request logs
-    app = moduleRef.createNestApplication<NestFastifyApplication>(httpAdapter(), {
-      logger: false,
-      bodyParser: false,
-    });
-    useBodyParsers(app);
+    app = moduleRef.createNestApplication<NestFastifyApplication>(httpAdapter(), { logger: false });
+    useHttpErrorsFilter(app);
     await app.listen(0, '127.0.0.1');
     base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   });
