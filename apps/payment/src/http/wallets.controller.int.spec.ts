@@ -158,6 +158,28 @@ describe('wallets HTTP API (real PostgreSQL)', () => {
     expect((await call('GET', `/wallets/${id}`)).body).toMatchObject({ balance: 1, toppedUpTotal: 1 });
   });
 
+  it('refuses a top-up that would take the total past 2^53 (422), and keeps its key free', async () => {
+    const id = newCustomer();
+    await call('POST', '/wallets', { customerId: id, balance: Number.MAX_SAFE_INTEGER - 10 });
+    const key = { 'Idempotency-Key': randomUUID() };
+    const refused = await call('POST', `/wallets/${id}/top-ups`, { amount: 11 }, key);
+    expect(refused.status).toBe(422);
+    expect(refused.body['message']).toMatch(/cannot take 11 more points/);
+    expect(await call('POST', `/wallets/${id}/top-ups`, { amount: 10 }, key)).toEqual({
+      status: 201,
+      body: {
+        idempotencyKey: key['Idempotency-Key'],
+        customerId: id,
+        amount: 10,
+        balance: Number.MAX_SAFE_INTEGER,
+      },
+    });
+    expect((await call('GET', `/wallets/${id}`)).body).toMatchObject({
+      balance: Number.MAX_SAFE_INTEGER,
+      toppedUpTotal: Number.MAX_SAFE_INTEGER,
+    });
+  });
+
   it('shows the hold of an order (200), 404 when there is none, 400 for a malformed order id', async () => {
     const id = newCustomer();
     await call('POST', '/wallets', { customerId: id, balance: 500 });
