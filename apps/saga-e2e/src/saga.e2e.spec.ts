@@ -329,12 +329,12 @@ describe('TCC order saga, end to end', () => {
       );
       expect(big).toMatchObject({
         status: 413,
-        body: { statusCode: 413, message: 'request entity too large' },
+        body: { statusCode: 413, message: expect.stringContaining(String(100 * 1024)) },
       });
       const text = await stack.http('order', 'POST', '/orders', JSON.stringify(valid), headers('text/plain'));
       expect(text).toMatchObject({
         status: 400,
-        body: { message: 'invalid request body: (root): Invalid input: expected object, received undefined' },
+        body: { message: expect.stringMatching(/^invalid request body: \(root\): .*expected object/) },
       });
       const latin1 = await stack.http(
         'order',
@@ -345,7 +345,7 @@ describe('TCC order saga, end to end', () => {
       );
       expect(latin1).toMatchObject({
         status: 415,
-        body: { statusCode: 415, message: 'unsupported charset "LATIN1"' },
+        body: { statusCode: 415, message: expect.stringMatching(/charset "latin1"/i) },
       });
     });
 

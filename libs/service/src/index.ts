@@ -6,7 +6,6 @@ export * from './run-seed';
 export * from './periodic-task';
 export * from './http/zod-validation.pipe';
 export * from './http/http-server';
-export * from './http/body-parsers';
 export * from './metrics.controller';
 export * from './http/api-docs';
 export * from './expiry-sweeper';

@@ -10,8 +10,7 @@ import { describeDatabaseError } from '@tcc/database';
 import { BootLogger } from '@tcc/observability';
 import { connectKafkaConsumer } from '@tcc/kafka';
 import { setupApiDocs } from './http/api-docs';
-import { useBodyParsers } from './http/body-parsers';
-import { httpAdapter, traceAndLogRequests } from './http/http-server';
+import { httpAdapter, traceAndLogRequests, useHttpErrorsFilter } from './http/http-server';
 import type { KafkaConsumerServer, KafkaConsumerServerOptions } from '@tcc/kafka';
 
 export interface ServiceDefinition<C extends ServiceConfig> {
@@ -45,12 +44,10 @@ export async function runService<C extends ServiceConfig>(
     app = await NestFactory.create<NestFastifyApplication>(definition.module(config), httpAdapter(), {
       logger: new BootLogger(definition.name, config.LOG_LEVEL),
       abortOnError: false,
-      // bodies are read by useBodyParsers, as Express read them
-      bodyParser: false,
     });
     app.useLogger(app.get(PinoNestLogger));
     traceAndLogRequests(app);
-    useBodyParsers(app);
+    useHttpErrorsFilter(app);
     setupApiDocs(app, definition.name, definition.description);
     if (definition.consumer) consumer = connectKafkaConsumer(app, definition.consumer(app, config));
     await app.startAllMicroservices();

@@ -4,7 +4,7 @@ import { Test } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { createMessage } from '@tcc/contracts';
-import { httpAdapter, useBodyParsers } from '@tcc/service';
+import { httpAdapter, useHttpErrorsFilter } from '@tcc/service';
 import { migratedTestDatabase, waitFor } from '@tcc/testing';
 import type { MigratedDatabase } from '@tcc/testing';
 import { ORDER_SETTINGS } from '../order.settings';
@@ -44,11 +44,8 @@ describe('orders HTTP API (real PostgreSQL)', () => {
         { provide: getDataSourceToken(), useValue: db },
       ],
     }).compile();
-    app = moduleRef.createNestApplication<NestFastifyApplication>(httpAdapter(), {
-      logger: false,
-      bodyParser: false,
-    });
-    useBodyParsers(app);
+    app = moduleRef.createNestApplication<NestFastifyApplication>(httpAdapter(), { logger: false });
+    useHttpErrorsFilter(app);
     await app.listen(0, '127.0.0.1');
     base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
     orders = app.get(OrderSagaService);

@@ -5,7 +5,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { createMessage } from '@tcc/contracts';
 import { postgresDataSourceOptions } from '@tcc/database';
-import { httpAdapter, useBodyParsers } from '@tcc/service';
+import { httpAdapter, useHttpErrorsFilter } from '@tcc/service';
 import { createTestDatabase } from '@tcc/testing';
 import type { TestDatabase } from '@tcc/testing';
 import { paymentEntities, paymentMigrations } from '../persistence/schema';
@@ -37,11 +37,8 @@ describe('wallets HTTP API (real PostgreSQL)', () => {
       providers: [WalletsService, { provide: getDataSourceToken(), useValue: db }],
     }).compile();
     // the services' HTTP server, without the request logs
-    app = moduleRef.createNestApplication<NestFastifyApplication>(httpAdapter(), {
-      logger: false,
-      bodyParser: false,
-    });
-    useBodyParsers(app);
+    app = moduleRef.createNestApplication<NestFastifyApplication>(httpAdapter(), { logger: false });
+    useHttpErrorsFilter(app);
     await app.listen(0, '127.0.0.1');
     base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   });
@@ -159,6 +156,28 @@ describe('wallets HTTP API (real PostgreSQL)', () => {
     );
     expect(unknown.status).toBe(404);
     expect((await call('GET', `/wallets/${id}`)).body).toMatchObject({ balance: 1, toppedUpTotal: 1 });
+  });
+
+  it('refuses a top-up that would take the total past 2^53 (422), and keeps its key free', async () => {
+    const id = newCustomer();
+    await call('POST', '/wallets', { customerId: id, balance: Number.MAX_SAFE_INTEGER - 10 });
+    const key = { 'Idempotency-Key': randomUUID() };
+    const refused = await call('POST', `/wallets/${id}/top-ups`, { amount: 11 }, key);
+    expect(refused.status).toBe(422);
+    expect(refused.body['message']).toMatch(/cannot take 11 more points/);
+    expect(await call('POST', `/wallets/${id}/top-ups`, { amount: 10 }, key)).toEqual({
+      status: 201,
+      body: {
+        idempotencyKey: key['Idempotency-Key'],
+        customerId: id,
+        amount: 10,
+        balance: Number.MAX_SAFE_INTEGER,
+      },
+    });
+    expect((await call('GET', `/wallets/${id}`)).body).toMatchObject({
+      balance: Number.MAX_SAFE_INTEGER,
+      toppedUpTotal: Number.MAX_SAFE_INTEGER,
+    });
   });
 
   it('shows the hold of an order (200), 404 when there is none, 400 for a malformed order id', async () => {

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import type { EntityManager } from 'typeorm';
+import type { EntityManager, Repository } from 'typeorm';
+import { TopUpEntity } from '../persistence/top-up.entity';
+import { WalletEntity } from '../persistence/wallet.entity';
 
 export interface WalletView {
   customerId: string;
@@ -43,8 +45,9 @@ export interface HoldView {
   updatedAt: Date;
 }
 
-const walletColumns = `customer_id AS "customerId", balance::float8 AS balance, held::float8 AS held,
-  captured::float8 AS captured, topped_up_total::float8 AS "toppedUpTotal"`;
+function walletView({ customerId, balance, held, captured, toppedUpTotal }: WalletEntity): WalletView {
+  return { customerId, balance, held, captured, toppedUpTotal };
+}
 
 /** amounts are minor units kept below 2^53, so every total stays an exact JavaScript number */
 const MAX_TOTAL = Number.MAX_SAFE_INTEGER;
@@ -59,24 +62,29 @@ class TopUpNotApplied extends Error {
 /** Wallets and holds as operators and tests see them: create, read, top up. */
 @Injectable()
 export class WalletsService {
-  constructor(@InjectDataSource() private readonly db: DataSource) {}
+  private readonly wallets: Repository<WalletEntity>;
+
+  constructor(@InjectDataSource() private readonly db: DataSource) {
+    this.wallets = db.getRepository(WalletEntity);
+  }
 
   /** A new wallet; the initial balance counts as a top-up. Undefined if the wallet exists. */
   async create(customerId: string, balance: number): Promise<WalletView | undefined> {
-    const rows = await this.db.query<WalletView[]>(
-      `INSERT INTO wallets (customer_id, balance, held, captured, topped_up_total)
-       VALUES ($1, $2, 0, 0, $2) ON CONFLICT (customer_id) DO NOTHING RETURNING ${walletColumns}`,
-      [customerId, balance],
-    );
-    return rows[0];
+    const wallet = this.wallets.create({ customerId, balance, held: 0, captured: 0, toppedUpTotal: balance });
+    // ON CONFLICT DO NOTHING: of two creates of one wallet, the second finds it taken without an error
+    const inserted = await this.wallets
+      .createQueryBuilder()
+      .insert()
+      .values(wallet)
+      .orIgnore()
+      .returning('customer_id')
+      .execute();
+    return (inserted.raw as unknown[]).length > 0 ? walletView(wallet) : undefined;
   }
 
   async get(customerId: string): Promise<WalletView | undefined> {
-    const rows = await this.db.query<WalletView[]>(
-      `SELECT ${walletColumns} FROM wallets WHERE customer_id = $1`,
-      [customerId],
-    );
-    return rows[0];
+    const wallet = await this.wallets.findOneBy({ customerId });
+    return wallet ? walletView(wallet) : undefined;
   }
 
   /**
@@ -90,12 +98,16 @@ export class WalletsService {
     const requestHash = createHash('sha256').update(JSON.stringify({ customerId, amount })).digest('hex');
     try {
       return await this.db.transaction(async (m) => {
-        const inserted = await m.query<unknown[]>(
-          `INSERT INTO top_ups (idempotency_key, customer_id, amount, request_hash)
-           VALUES ($1, $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key`,
-          [idempotencyKey, customerId, amount, requestHash],
-        );
-        if (inserted.length === 0) return this.earlierTopUp(m, idempotencyKey, requestHash);
+        const claimed = await m
+          .createQueryBuilder()
+          .insert()
+          .into(TopUpEntity)
+          .values({ idempotencyKey, customerId, amount, requestHash })
+          .orIgnore()
+          .returning('idempotency_key')
+          .execute();
+        if ((claimed.raw as unknown[]).length === 0) return this.earlierTopUp(m, idempotencyKey, requestHash);
+        // SQL: an in-place add (concurrent top-ups all count) guarded so the total stays exact
         const [updated] = await m.query<[{ balance: number }[], number]>(
           `UPDATE wallets SET balance = balance + $2, topped_up_total = topped_up_total + $2, updated_at = now()
             WHERE customer_id = $1 AND topped_up_total + $2::bigint <= $3::bigint
@@ -104,15 +116,10 @@ export class WalletsService {
         );
         const balance = updated[0]?.balance;
         if (balance === undefined) {
-          const exists = await m.query<unknown[]>('SELECT 1 FROM wallets WHERE customer_id = $1', [
-            customerId,
-          ]);
-          throw new TopUpNotApplied({ kind: exists.length > 0 ? 'too-large' : 'unknown-wallet' });
+          const exists = await m.existsBy(WalletEntity, { customerId });
+          throw new TopUpNotApplied({ kind: exists ? 'too-large' : 'unknown-wallet' });
         }
-        await m.query('UPDATE top_ups SET balance_after = $2 WHERE idempotency_key = $1', [
-          idempotencyKey,
-          balance,
-        ]);
+        await m.update(TopUpEntity, { idempotencyKey }, { balanceAfter: balance });
         return { kind: 'applied', topUp: { idempotencyKey, customerId, amount, balance } };
       });
     } catch (error) {
@@ -121,7 +128,7 @@ export class WalletsService {
     }
   }
 
-  /** The hold (TCC fence record) of one order. */
+  /** The hold (TCC fence record) of one order: the participant's table, read as it is (no entity). */
   async hold(orderId: string): Promise<HoldView | undefined> {
     const rows = await this.db.query<HoldView[]>(
       `SELECT order_id AS "orderId", customer_id AS "customerId", amount::float8 AS amount, status, reason,
@@ -141,16 +148,8 @@ export class WalletsService {
     idempotencyKey: string,
     requestHash: string,
   ): Promise<TopUpResult> {
-    const rows = await m.query<
-      { customerId: string; amount: number; requestHash: string; balance: number | null }[]
-    >(
-      `SELECT customer_id AS "customerId", amount::float8 AS amount, request_hash AS "requestHash",
-              balance_after::float8 AS balance
-         FROM top_ups WHERE idempotency_key = $1`,
-      [idempotencyKey],
-    );
-    const earlier = rows[0];
-    if (!earlier || earlier.balance === null) {
+    const earlier = await m.findOneBy(TopUpEntity, { idempotencyKey });
+    if (!earlier || earlier.balanceAfter === null) {
       throw new Error(`top-up ${idempotencyKey} conflicted but its stored result is missing`);
     }
     if (earlier.requestHash !== requestHash) return { kind: 'key-reused' };
@@ -160,7 +159,7 @@ export class WalletsService {
         idempotencyKey,
         customerId: earlier.customerId,
         amount: earlier.amount,
-        balance: earlier.balance,
+        balance: earlier.balanceAfter,
       },
     };
   }

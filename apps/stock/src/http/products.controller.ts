@@ -11,10 +11,12 @@ import {
 } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import type { Repository } from 'typeorm';
 import { z } from 'zod';
 import { ids } from '@tcc/contracts';
 import { ApiJsonBody, ApiProblem, ZodValidationPipe } from '@tcc/service';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ProductEntity } from '../persistence/product.entity';
 
 const createProduct = z.object({
   id: ids.productId,
@@ -36,13 +38,27 @@ export interface ProductView {
   stockedTotal: number;
 }
 
-const productColumns = `id, name, price::float8 AS price, available, reserved, sold, stocked_total AS "stockedTotal"`;
+function productView({
+  id,
+  name,
+  price,
+  available,
+  reserved,
+  sold,
+  stockedTotal,
+}: ProductEntity): ProductView {
+  return { id, name, price, available, reserved, sold, stockedTotal };
+}
 
 /** Operators' and tests' view of the catalog: create, restock, read. */
 @ApiTags('products')
 @Controller()
 export class ProductsController {
-  constructor(@InjectDataSource() private readonly db: DataSource) {}
+  private readonly products: Repository<ProductEntity>;
+
+  constructor(@InjectDataSource() private readonly db: DataSource) {
+    this.products = db.getRepository(ProductEntity);
+  }
 
   @Post('products')
   @ApiOperation({ summary: 'Create a product with its price (minor units) and quantity' })
@@ -52,13 +68,27 @@ export class ProductsController {
   async create(
     @Body(new ZodValidationPipe(createProduct)) body: z.infer<typeof createProduct>,
   ): Promise<ProductView> {
-    const rows = await this.db.query<ProductView[]>(
-      `INSERT INTO products (id, name, price, available, reserved, sold, stocked_total)
-       VALUES ($1, $2, $3, $4, 0, 0, $4) ON CONFLICT (id) DO NOTHING RETURNING ${productColumns}`,
-      [body.id, body.name, body.price, body.quantity],
-    );
-    if (!rows[0]) throw new ConflictException(`product ${body.id} already exists`);
-    return rows[0];
+    const product = this.products.create({
+      id: body.id,
+      name: body.name,
+      price: body.price,
+      available: body.quantity,
+      reserved: 0,
+      sold: 0,
+      stockedTotal: body.quantity,
+    });
+    // ON CONFLICT DO NOTHING: of two creates of one id, the second finds it taken without an error
+    const inserted = await this.products
+      .createQueryBuilder()
+      .insert()
+      .values(product)
+      .orIgnore()
+      .returning('id')
+      .execute();
+    if ((inserted.raw as unknown[]).length === 0) {
+      throw new ConflictException(`product ${body.id} already exists`);
+    }
+    return productView(product);
   }
 
   @Get('products/:id')
@@ -67,14 +97,16 @@ export class ProductsController {
   async get(
     @Param('id', new ZodValidationPipe(ids.productId, 'product id')) id: string,
   ): Promise<ProductView> {
-    const rows = await this.db.query<ProductView[]>(`SELECT ${productColumns} FROM products WHERE id = $1`, [
-      id,
-    ]);
-    if (!rows[0]) throw new NotFoundException(`product ${id} does not exist`);
-    return rows[0];
+    const product = await this.products.findOneBy({ id });
+    if (!product) throw new NotFoundException(`product ${id} does not exist`);
+    return productView(product);
   }
 
-  /** Adds stock; concurrent restocks all count (one atomic UPDATE each). */
+  /**
+   * Adds stock in place (quantity + n, not a value read before), so concurrent restocks and
+   * reservations all count; the row is read back in the same transaction, still locked by the
+   * update, as this restock left it.
+   */
   @Post('products/:id/restock')
   @ApiOperation({ summary: 'Add stock; concurrent restocks all count' })
   @ApiJsonBody(restock)
@@ -84,16 +116,23 @@ export class ProductsController {
     @Param('id', new ZodValidationPipe(ids.productId, 'product id')) id: string,
     @Body(new ZodValidationPipe(restock)) body: z.infer<typeof restock>,
   ): Promise<ProductView> {
-    const [rows] = await this.db.query<[ProductView[], number]>(
-      `UPDATE products SET available = available + $2, stocked_total = stocked_total + $2, updated_at = now()
-        WHERE id = $1 RETURNING ${productColumns}`,
-      [id, body.quantity],
-    );
-    if (!rows[0]) throw new NotFoundException(`product ${id} does not exist`);
-    return rows[0];
+    const product = await this.db.transaction(async (m) => {
+      const { affected } = await m
+        .createQueryBuilder()
+        .update(ProductEntity)
+        .set({
+          available: () => 'available + :quantity',
+          stockedTotal: () => 'stocked_total + :quantity',
+        })
+        .where('id = :id', { id, quantity: body.quantity })
+        .execute();
+      return affected ? m.findOneByOrFail(ProductEntity, { id }) : undefined;
+    });
+    if (!product) throw new NotFoundException(`product ${id} does not exist`);
+    return productView(product);
   }
 
-  /** The reservations (TCC fence records) of one order. */
+  /** The reservations (TCC fence records) of one order: the participant's table, read as it is (no entity). */
   @Get('reservations')
   @ApiOperation({ summary: 'The reservations (TCC fence records) of one order' })
   @ApiQuery({ name: 'orderId', description: 'order id (UUID)' })

@@ -1,7 +1,10 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 import { bigintAsNumber } from '@tcc/database';
 
-/** available + reserved + sold = stockedTotal, enforced by a CHECK constraint in the database. */
+/**
+ * A product's columns, as the migrations make them (they own its constraints).
+ * available + reserved + sold = stockedTotal, enforced by a CHECK constraint in the database.
+ */
 @Entity('products')
 export class ProductEntity {
   @PrimaryColumn({ type: 'text' })
@@ -17,10 +20,10 @@ export class ProductEntity {
   @Column({ type: 'integer' })
   available!: number;
 
-  @Column({ type: 'integer' })
+  @Column({ type: 'integer', default: 0 })
   reserved!: number;
 
-  @Column({ type: 'integer' })
+  @Column({ type: 'integer', default: 0 })
   sold!: number;
 
   @Column({ name: 'stocked_total', type: 'integer' })

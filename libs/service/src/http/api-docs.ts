@@ -3,6 +3,7 @@ import type { INestApplication } from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiResponse, DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { SchemaObject } from '@nestjs/swagger';
 import { z } from 'zod';
+import { BODY_LIMIT } from './http-server';
 
 /*
  * OpenAPI for the REST APIs, generated from the code: routes from the controllers, bodies from
@@ -31,15 +32,17 @@ const problem: SchemaObject = {
   },
 };
 
-/** The request body, validated by `schema`, and the 400 its violations get. */
+/** The request body, validated by `schema`, and the answers a body that cannot be taken gets. */
 export function ApiJsonBody(schema: z.ZodType, description?: string) {
   return applyDecorators(
     ApiBody({ schema: apiSchema(schema), ...(description ? { description } : {}) }),
     ApiResponse({
       status: 400,
-      description: 'the body (or a parameter) is invalid; every problem is listed',
+      description: 'the body is not JSON, or it (or a parameter) is invalid; every problem is listed',
       schema: problem,
     }),
+    ApiProblem(413, `the body is larger than ${BODY_LIMIT} bytes`),
+    ApiProblem(415, 'the body’s media type, charset or content coding is not taken: send JSON in UTF-8'),
   );
 }
 

@@ -1,22 +1,26 @@
 import { STATUS_CODES } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { UnsupportedMediaTypeException } from '@nestjs/common';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { PARAMS_PROVIDER_TOKEN } from 'nestjs-pino';
 import type { Params } from 'nestjs-pino';
 import { requestLogging, traceRequests } from '@tcc/observability';
+import { HttpErrorsFilter } from './http-errors.filter';
 
 /*
  * HTTP is Fastify rather than Express (Express, its router, body-parser and pino-http as
- * middleware stood out in the order service's CPU profiles under load), set up to answer every
- * request as Express did.
+ * middleware stood out in the order service's CPU profiles under load). Bodies are read by
+ * Fastify's content-type parsers as Nest registers them (JSON and urlencoded forms; text/plain as
+ * a string), at most BODY_LIMIT bytes; any other media type is refused with 415. Paths match as
+ * they did on Express.
  */
 
-/** Express's default body limit: a larger body is refused with 413. */
+/** The largest request body taken: a larger one is refused with 413. */
 export const BODY_LIMIT = 100 * 1024;
 
 export function httpAdapter(): FastifyAdapter {
-  return new FastifyAdapter({
+  const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT,
     // paths match as on Express: /orders/1/ is /orders/1, and so is /ORDERS/1
     // (and a path parameter of any length gets to its validation, as there: Fastify's limit is 100)
@@ -29,6 +33,38 @@ export function httpAdapter(): FastifyAdapter {
     // a path segment that is not valid percent-encoding: Nest's 400, in Express's words
     frameworkErrors: badUrl,
   });
+  adapter.getInstance().addHook('preParsing', (request, _reply, payload, done) => {
+    const refused = unreadableBody(request.headers);
+    if (refused) done(new UnsupportedMediaTypeException(refused));
+    else done(null, payload);
+  });
+  return adapter;
+}
+
+/** Every error answer goes through HttpErrorsFilter, bodies refused by Fastify included. */
+export function useHttpErrorsFilter(app: NestFastifyApplication): void {
+  app.useGlobalFilters(new HttpErrorsFilter(app, BODY_LIMIT));
+}
+
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
+
+/**
+ * Why a body cannot be read as sent, if so: bodies are taken as UTF-8 (what JSON is) and are not
+ * inflated, so a body in another charset or with a content coding is refused rather than misread.
+ */
+function unreadableBody(headers: IncomingHttpHeaders): string | undefined {
+  if (headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) {
+    return undefined;
+  }
+  const encoding = headers['content-encoding']?.trim().toLowerCase();
+  if (encoding && encoding !== 'identity') {
+    return `content encoding "${encoding}" is not supported: send the body uncompressed`;
+  }
+  const charset = CHARSET.exec(headers['content-type'] ?? '')?.[1]?.toLowerCase();
+  if (charset && charset !== 'utf-8' && charset !== 'utf8') {
+    return `charset "${charset}" is not supported: send UTF-8`;
+  }
+  return undefined;
 }
 
 /**
