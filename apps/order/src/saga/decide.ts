@@ -26,12 +26,14 @@ function eventOutcome({ before, changed }: Transition, event: SagaEvent): SagaDe
   const commands: SagaCommand[] = [];
   const { orderId, customerId } = before;
   const aborted = changed.status !== before.status;
-  const stock = (productId: string, state: string, detail: string | null = null) => {
+  /** records the stock branch's step, if the event moved it; whether it did */
+  const stockStep = (productId: string, state: string, detail: string | null = null) => {
     const moved = lineState(before, productId) !== lineState(changed, productId);
     if (moved) timeline.push({ participant: `stock:${productId}`, state, detail });
     return moved;
   };
-  const payment = (state: string, detail: string | null = null) => {
+  /** records the payment branch's step, if the event moved it; whether it did */
+  const paymentStep = (state: string, detail: string | null = null) => {
     const moved = before.payment !== changed.payment;
     if (moved) timeline.push({ participant: 'payment', state, detail });
     return moved;
@@ -47,84 +49,84 @@ function eventOutcome({ before, changed }: Transition, event: SagaEvent): SagaDe
 
     // ---------------------------------------------------------------- stock replies
     case 'StockReserved':
-      stock(event.payload.productId, 'tried', `reserved at ${event.payload.unitPrice}`);
+      stockStep(event.payload.productId, 'tried', `reserved at ${event.payload.unitPrice}`);
       break;
     case 'StockRejected':
-      stock(event.payload.productId, 'rejected', event.payload.reason);
+      stockStep(event.payload.productId, 'rejected', event.payload.reason);
       break;
     case 'StockConfirmed': {
       const { productId } = event.payload;
       // confirmed while the order cancels: take the sale back
-      if (stock(productId, 'confirmed') && before.status === 'CANCELLING') {
+      if (stockStep(productId, 'confirmed') && before.status === 'CANCELLING') {
         commands.push({ type: 'StockReturn', payload: { orderId, productId } });
       }
       break;
     }
     case 'StockConfirmRefused':
-      stock(event.payload.productId, 'confirm-refused', event.payload.reason);
+      stockStep(event.payload.productId, 'confirm-refused', event.payload.reason);
       break;
     case 'StockCancelled':
-      stock(event.payload.productId, 'cancelled', event.payload.emptyRollback ? 'empty rollback' : null);
+      stockStep(event.payload.productId, 'cancelled', event.payload.emptyRollback ? 'empty rollback' : null);
       break;
     case 'StockCancelRefused': {
       const { productId } = event.payload;
-      if (stock(productId, 'confirmed', 'cancel came too late')) {
+      if (stockStep(productId, 'confirmed', 'cancel came too late')) {
         commands.push({ type: 'StockReturn', payload: { orderId, productId } });
       }
       break;
     }
     case 'StockReturned':
-      stock(event.payload.productId, 'compensated', 'sale taken back');
+      stockStep(event.payload.productId, 'compensated', 'sale taken back');
       break;
     case 'StockReturnRefused': {
       const { productId, reason } = event.payload;
-      if (reason !== 'NOT_CONFIRMED') stock(productId, 'return-refused', `nothing sold: ${reason}`);
-      else if (stock(productId, 'return-refused', reason)) {
+      if (reason !== 'NOT_CONFIRMED') stockStep(productId, 'return-refused', `nothing sold: ${reason}`);
+      else if (stockStep(productId, 'return-refused', reason)) {
         // still only reserved: release it instead
         commands.push({ type: 'StockCancel', payload: { orderId, productId } });
       }
       break;
     }
     case 'StockReservationExpired':
-      stock(event.payload.productId, 'expired', 'released by the stock sweeper');
+      stockStep(event.payload.productId, 'expired', 'released by the stock sweeper');
       break;
 
     // ---------------------------------------------------------------- payment replies
     case 'PaymentHeld':
-      payment('tried', `held ${event.payload.amount}`);
+      paymentStep('tried', `held ${event.payload.amount}`);
       break;
     case 'PaymentRejected':
-      payment('rejected', event.payload.reason);
+      paymentStep('rejected', event.payload.reason);
       break;
     case 'PaymentCaptured':
-      if (payment('confirmed', `captured ${event.payload.amount}`) && before.status === 'CANCELLING') {
+      if (paymentStep('confirmed', `captured ${event.payload.amount}`) && before.status === 'CANCELLING') {
         commands.push({ type: 'PaymentRefund', payload: { orderId, customerId } });
       }
       break;
     case 'PaymentConfirmRefused':
-      payment('confirm-refused', event.payload.reason);
+      paymentStep('confirm-refused', event.payload.reason);
       break;
     case 'PaymentReleased':
-      payment('cancelled', event.payload.emptyRollback ? 'empty rollback' : null);
+      paymentStep('cancelled', event.payload.emptyRollback ? 'empty rollback' : null);
       break;
     case 'PaymentCancelRefused':
-      if (payment('confirmed', 'cancel came too late')) {
+      if (paymentStep('confirmed', 'cancel came too late')) {
         commands.push({ type: 'PaymentRefund', payload: { orderId, customerId } });
       }
       break;
     case 'PaymentRefunded':
-      payment('compensated', `refunded ${event.payload.amount}`);
+      paymentStep('compensated', `refunded ${event.payload.amount}`);
       break;
     case 'PaymentRefundRefused': {
       const { reason } = event.payload;
-      if (reason !== 'NOT_CONFIRMED') payment('refund-refused', `nothing captured: ${reason}`);
-      else if (payment('refund-refused', reason)) {
+      if (reason !== 'NOT_CONFIRMED') paymentStep('refund-refused', `nothing captured: ${reason}`);
+      else if (paymentStep('refund-refused', reason)) {
         commands.push({ type: 'PaymentCancel', payload: { orderId, customerId } });
       }
       break;
     }
     case 'PaymentHoldExpired':
-      payment('expired', 'released by the payment sweeper');
+      paymentStep('expired', 'released by the payment sweeper');
       break;
   }
   if (aborted) {
