@@ -1,16 +1,27 @@
 import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
 import { ServiceCoreModule } from '@tcc/service';
+import { OrderAdmission } from './application/order-admission';
+import { OrderSagaService } from './application/order-saga.service';
 import { OrdersController } from './http/orders.controller';
+import { CommandSender } from './messaging/command-sender';
 import { OrderRepliesHandler } from './messaging/order-replies.handler';
 import type { OrderConfig } from './order.config';
 import { ORDER_SETTINGS } from './order.settings';
 import type { OrderSettings } from './order.settings';
-import { OrderAdmission } from './orders/order-admission';
-import { OrderSagaService } from './orders/order-saga.service';
-import { SagaScheduler } from './orders/saga-scheduler';
-import { orderEntities, orderMigrations } from './persistence/schema';
+import { OrderRepository } from './persistence/order.repository';
+import { orderMigrations } from './persistence/schema';
+import { SagaScheduler } from './scheduling/saga-scheduler';
 
+/**
+ * The order service, by where a message comes in and what it may touch:
+ * - http/         POST /orders and GET /orders/:id (a request in)
+ * - messaging/    the participants' replies (Kafka in) and the commands sent after commit (Kafka out)
+ * - scheduling/   try deadlines and re-sends (time)
+ * - application/  the use cases the three above call: read an order, step the saga, write
+ * - saga/         the saga's rules, pure: no database, Kafka, clock or Nest
+ * - persistence/  the database: every statement (order.sql.ts) and the migrations
+ */
 @Module({})
 export class AppModule {
   static register(config: OrderConfig): DynamicModule {
@@ -29,13 +40,16 @@ export class AppModule {
         ServiceCoreModule.forRoot({
           service: 'order',
           config,
-          entities: orderEntities,
+          // the schema is the migrations'; every statement is the repository's own SQL
+          entities: [],
           migrations: orderMigrations,
         }),
       ],
       controllers: [OrdersController, OrderRepliesHandler],
       providers: [
         { provide: ORDER_SETTINGS, useValue: settings },
+        CommandSender,
+        OrderRepository,
         OrderSagaService,
         SagaScheduler,
         OrderAdmission,

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
 import { runMigrations } from '@tcc/service';
-import { orderEntities, orderMigrations } from './persistence/schema';
+import { orderMigrations } from './persistence/schema';
 
-void runMigrations({ service: 'order', entities: orderEntities, migrations: orderMigrations });
+void runMigrations({ service: 'order', entities: [], migrations: orderMigrations });

@@ -1,8 +1,7 @@
-export interface OrderSettings {
-  tryTimeoutMs: number;
-  confirmWindowMs: number;
-  retryInitialMs: number;
-  retryMaxMs: number;
+import type { RetryPolicy, SagaTimeouts } from './saga/order-saga';
+
+/** The order service's settings, from its configuration (order.config.ts). */
+export interface OrderSettings extends SagaTimeouts, RetryPolicy {
   schedulerIntervalMs: number;
   /** POST /orders answers 503 while this many orders are in progress (OrderAdmission) */
   maxInProgress: number;

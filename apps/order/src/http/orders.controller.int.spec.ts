@@ -9,9 +9,11 @@ import { migratedTestDatabase, waitFor } from '@tcc/testing';
 import type { MigratedDatabase } from '@tcc/testing';
 import { ORDER_SETTINGS } from '../order.settings';
 import type { OrderSettings } from '../order.settings';
-import { OrderAdmission } from '../orders/order-admission';
-import { OrderSagaService } from '../orders/order-saga.service';
-import { orderEntities, orderMigrations } from '../persistence/schema';
+import { OrderAdmission } from '../application/order-admission';
+import { OrderSagaService } from '../application/order-saga.service';
+import { CommandSender } from '../messaging/command-sender';
+import { OrderRepository } from '../persistence/order.repository';
+import { orderMigrations } from '../persistence/schema';
 import { OrdersController } from './orders.controller';
 
 /** POST /orders over HTTP against a real PostgreSQL: back-pressure once too many orders are in progress. */
@@ -33,11 +35,13 @@ describe('orders HTTP API (real PostgreSQL)', () => {
   let admission: OrderAdmission;
 
   beforeAll(async () => {
-    database = await migratedTestDatabase('order_http', orderEntities, orderMigrations);
+    database = await migratedTestDatabase('order_http', [], orderMigrations);
     db = database.db;
     const moduleRef = await Test.createTestingModule({
       controllers: [OrdersController],
       providers: [
+        CommandSender,
+        OrderRepository,
         OrderSagaService,
         OrderAdmission,
         { provide: ORDER_SETTINGS, useValue: settings },

@@ -16,9 +16,9 @@ import { z } from 'zod';
 import { ids } from '@tcc/contracts';
 import { ApiIdempotencyKey, ApiJsonBody, ApiProblem, ZodValidationPipe } from '@tcc/service';
 import { ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { OrderAdmission } from '../orders/order-admission';
-import { OrderSagaService } from '../orders/order-saga.service';
-import type { OrderView } from '../orders/order-saga.service';
+import { OrderAdmission } from '../application/order-admission';
+import { OrderSagaService } from '../application/order-saga.service';
+import type { OrderView } from '../application/order-view';
 
 /** What a client may send. Prices are not part of it: they come from the catalog. */
 export const placeOrderBody = z.strictObject({

@@ -4,7 +4,7 @@ import { paymentReplies, stockReplies } from '@tcc/contracts';
 import type { OrderReply, PaymentReply, StockReply } from '@tcc/contracts';
 import { BATCH_PATTERN } from '@tcc/kafka';
 import type { BatchedMessage } from '@tcc/kafka';
-import { OrderSagaService } from '../orders/order-saga.service';
+import { OrderSagaService } from '../application/order-saga.service';
 
 /**
  * Where the order service receives the participants' replies (topic tcc.order.replies, keyed by

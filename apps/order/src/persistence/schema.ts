@@ -4,8 +4,6 @@ import {
   OutboxKeepsItsPages1763910000000,
   OutboxRelayAfter1763920000000,
 } from '@tcc/outbox';
-import { OrderEntity } from './order.entity';
-import { OrderLineEntity } from './order-line.entity';
 import { Orders1763740000000 } from './migrations/1763740000000-orders';
 import { Saga1763760000000 } from './migrations/1763760000000-saga';
 import { Trace1763780000000 } from './migrations/1763780000000-trace';
@@ -15,8 +13,10 @@ import { AppliedReplies1763860000000 } from './migrations/1763860000000-applied-
 import { FewerIndexes1763880000000 } from './migrations/1763880000000-fewer-indexes';
 import { RoomForUpdates1763900000000 } from './migrations/1763900000000-room-for-updates';
 
-/** Every entity and migration of the order database, in one place for the app and the migrate command. */
-export const orderEntities = [OrderEntity, OrderLineEntity];
+/**
+ * Every migration of the order database, in one place for the app and the migrate command: the
+ * schema's truth. The service has no TypeORM entities; its statements are in order.sql.ts.
+ */
 export const orderMigrations = [
   Orders1763740000000,
   Outbox1763750000000,

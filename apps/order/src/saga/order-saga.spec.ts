@@ -1,49 +1,22 @@
-import { randomUUID } from 'node:crypto';
-import { createMessage } from '@tcc/contracts';
-import type { OrderReply, PayloadOf } from '@tcc/contracts';
-import { decide, startSaga } from './order-saga';
-import type { SagaCommand, SagaDecision, SagaEvent, SagaState } from './order-saga';
+import {
+  customerId,
+  deadline,
+  given,
+  held,
+  holdUntil,
+  orderId,
+  reply,
+  reserved,
+  states,
+  types,
+  when,
+} from '../../test/saga-fixtures';
 
 /*
  * The saga's specification, given / when / then: given the messages so far, when the next one
- * arrives, then this state and these commands.
+ * arrives, then this state (evolve) and these commands and timeline entries (decide), as the order
+ * service applies them together (step).
  */
-
-const orderId = randomUUID();
-const customerId = 'alice';
-const deadline = '2026-01-01T00:00:10.000Z';
-const holdUntil = '2026-01-01T00:01:10.000Z';
-
-function reply<T extends OrderReply['type']>(type: T, payload: Omit<PayloadOf<T>, 'orderId'>): SagaEvent {
-  return createMessage(type, { orderId, ...payload } as PayloadOf<T>, { correlationId: orderId });
-}
-
-const reserved = (productId: string, unitPrice: number, quantity = 1) =>
-  reply('StockReserved', { productId, quantity, unitPrice, expiresAt: holdUntil });
-const held = (amount: number) => reply('PaymentHeld', { customerId, amount, expiresAt: holdUntil });
-
-function given(lines: [string, number][], ...events: SagaEvent[]): SagaDecision {
-  let d = startSaga({
-    orderId,
-    customerId,
-    lines: lines.map(([productId, quantity]) => ({ productId, quantity })),
-    deadline,
-    holdUntil,
-  });
-  for (const e of events) d = decide(d.state, e);
-  return d;
-}
-
-function when(d: SagaDecision, event: SagaEvent): SagaDecision {
-  return decide(d.state, event);
-}
-
-const types = (commands: SagaCommand[]) =>
-  commands.map((c) => `${c.type}:${'productId' in c.payload ? c.payload.productId : c.payload.customerId}`);
-
-function states(s: SagaState) {
-  return { status: s.status, lines: s.lines.map((l) => `${l.productId}=${l.state}`), payment: s.payment };
-}
 
 describe('order saga', () => {
   describe('the try phase', () => {
@@ -56,6 +29,22 @@ describe('order saga', () => {
       expect(d.commands).toEqual([
         { type: 'StockTry', payload: { orderId, productId: 'keyboard', quantity: 1, deadline, holdUntil } },
         { type: 'StockTry', payload: { orderId, productId: 'mouse', quantity: 2, deadline, holdUntil } },
+      ]);
+    });
+
+    it('tries a product named on several lines once, for their quantities together', () => {
+      const d = given([
+        ['keyboard', 1],
+        ['mouse', 1],
+        ['keyboard', 2],
+      ]);
+      expect(d.state.lines.map((l) => [l.productId, l.quantity])).toEqual([
+        ['keyboard', 3],
+        ['mouse', 1],
+      ]);
+      expect(types(d.commands)).toEqual(['StockTry:keyboard', 'StockTry:mouse']);
+      expect(d.timeline).toEqual([
+        { participant: 'order', state: 'trying', detail: `2 line(s), deadline ${deadline}` },
       ]);
     });
 

@@ -3,7 +3,7 @@ import type { BeforeApplicationShutdown, OnApplicationBootstrap } from '@nestjs/
 import { PeriodicTask } from '@tcc/service';
 import { ORDER_SETTINGS } from '../order.settings';
 import type { OrderSettings } from '../order.settings';
-import { OrderSagaService } from './order-saga.service';
+import { OrderSagaService } from '../application/order-saga.service';
 
 const BATCH = 100;
 

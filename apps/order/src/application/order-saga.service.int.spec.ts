@@ -6,7 +6,9 @@ import type { BatchedMessage } from '@tcc/kafka';
 import { childSpan, runInTrace } from '@tcc/observability';
 import { migratedTestDatabase, outboxEnvelopes } from '@tcc/testing';
 import type { MigratedDatabase } from '@tcc/testing';
-import { orderEntities, orderMigrations } from '../persistence/schema';
+import { CommandSender } from '../messaging/command-sender';
+import { OrderRepository } from '../persistence/order.repository';
+import { orderMigrations } from '../persistence/schema';
 import { OrderSagaService } from './order-saga.service';
 
 /** OrderSagaService against a real PostgreSQL: one statement per step, guarded by the order's version. */
@@ -16,14 +18,18 @@ describe('order saga persistence (real PostgreSQL)', () => {
   let orders: OrderSagaService;
 
   beforeAll(async () => {
-    database = await migratedTestDatabase('order_saga', orderEntities, orderMigrations);
+    database = await migratedTestDatabase('order_saga', [], orderMigrations);
     db = database.db;
     orders = instance();
   });
 
-  /** Another instance of the service on the same database (its own memory of recent orders). */
-  const instance = () =>
-    new OrderSagaService(db, {
+  /**
+   * Another instance of the service on the same database (its own memory of recent orders), without
+   * a Kafka publisher: every command is the relay's.
+   */
+  const instance = () => {
+    const sender = new CommandSender();
+    return new OrderSagaService(new OrderRepository(db, sender), sender, {
       tryTimeoutMs: 60_000,
       confirmWindowMs: 60_000,
       retryInitialMs: 30_000,
@@ -32,6 +38,7 @@ describe('order saga persistence (real PostgreSQL)', () => {
       maxInProgress: 1_000,
       maxLoopDelayMs: 100,
     });
+  };
 
   afterAll(async () => {
     await database.drop();
