@@ -1,0 +1,100 @@
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+export const USAGE = `Usage: ./dev bench [options]      (against a running stack: ./dev up)
+
+Open-loop load on POST /orders at each rate in turn; measures orders reaching a final state per
+second and the latency from POST to final state, the CPU each order cost (per service, the load
+generator, and the rest of the machine), the Kafka and PostgreSQL floors, and the services'
+memory; runs the invariant checker afterwards. Writes result.json, report.md and
+latency.svg into --out.
+
+  --rates LIST        orders per second, one step each (default 50,100,200,300)
+  --duration SEC      seconds per step (default 60)
+  --warmup SEC        load at the first rate before measuring, not reported (default 15; 0: none):
+                      a just-started stack runs cold (JIT, connections, prepared plans)
+  --p99-limit MS      report the highest rate whose p99 stays under this (default 500)
+  --products N        products the orders spread over (default 200)
+  --customers N       customers (wallets) the orders spread over (default 2000)
+  --order-url, --stock-url, --payment-url   (default http://127.0.0.1:3000, :3001, :3002)
+  --order-db URL      to see when orders finish (default tcc_order on POSTGRES_URL, which
+                      ./dev bench sets to the PostgreSQL ./dev up started)
+  --brokers LIST      for the Kafka floor (default KAFKA_BROKERS, else 127.0.0.1:9092)
+  --out DIR           (default bench-results/<time>)
+  --no-check          skip the invariant checker`;
+
+const options = {
+  rates: { type: 'string', default: '50,100,200,300' },
+  duration: { type: 'string', default: '60' },
+  warmup: { type: 'string', default: '15' },
+  'p99-limit': { type: 'string', default: '500' },
+  products: { type: 'string', default: '200' },
+  customers: { type: 'string', default: '2000' },
+  'order-url': { type: 'string', default: 'http://127.0.0.1:3000' },
+  'stock-url': { type: 'string', default: 'http://127.0.0.1:3001' },
+  'payment-url': { type: 'string', default: 'http://127.0.0.1:3002' },
+  'order-db': { type: 'string' },
+  brokers: { type: 'string' },
+  out: { type: 'string' },
+  'no-check': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** Bad arguments: the message is printed with the usage, and the run exits 2. */
+export class UsageError extends Error {}
+
+export interface BenchOptions {
+  rates: number[];
+  durationS: number;
+  warmupS: number;
+  p99Limit: number;
+  productCount: number;
+  customerCount: number;
+  orderDb: string;
+  brokers: string[];
+  out: string;
+  urls: { order: string; stock: string; payment: string };
+  check: boolean;
+}
+
+/** The run's settings from the command line, or 'help' when --help asks only for the usage. */
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions | 'help' {
+  let v;
+  try {
+    v = parseArgs({ args: argv, options, strict: true }).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (v.help) return 'help';
+  return {
+    rates: v.rates.split(',').map((r) => positive('rates', r.trim())),
+    durationS: positive('duration', v.duration),
+    warmupS: v.warmup === '0' ? 0 : positive('warmup', v.warmup),
+    p99Limit: positive('p99-limit', v['p99-limit']),
+    productCount: positive('products', v.products),
+    customerCount: positive('customers', v.customers),
+    orderDb: v['order-db'] ?? orderDatabase(env),
+    brokers: (v.brokers ?? env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(','),
+    out: resolve(v.out ?? join('bench-results', new Date().toISOString().replace(/[:.]/g, '-'))),
+    urls: { order: v['order-url'], stock: v['stock-url'], payment: v['payment-url'] },
+    check: !v['no-check'],
+  };
+}
+
+/** tcc_order on POSTGRES_URL's server. */
+function orderDatabase(env: NodeJS.ProcessEnv): string {
+  const server = env['POSTGRES_URL'];
+  if (!server)
+    throw new UsageError(
+      "no order database: give --order-db or POSTGRES_URL (./dev bench sets it while ./dev up's PostgreSQL runs)",
+    );
+  const u = new URL(server);
+  u.pathname = '/tcc_order';
+  return u.toString();
+}
+
+function positive(name: string, value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1)
+    throw new UsageError(`--${name} takes a whole number >= 1 (got "${value}")`);
+  return Number(value);
+}
