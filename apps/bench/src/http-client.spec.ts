@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { waitFor } from '@tcc/testing';
 import { KeepAliveClient } from './http-client';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
@@ -33,6 +34,7 @@ describe('KeepAliveClient', () => {
   const servers: Server[] = [];
   const clients: KeepAliveClient[] = [];
   afterEach(async () => {
+    jest.restoreAllMocks();
     for (const c of clients.splice(0)) c.close();
     for (const s of servers.splice(0)) {
       s.closeAllConnections();
@@ -96,7 +98,7 @@ describe('KeepAliveClient', () => {
       const text = JSON.stringify({ long: 'x'.repeat(100_000) });
       res.writeHead(400, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.write(text.slice(0, 10));
-      setTimeout(() => res.end(text.slice(10)), 20);
+      setTimeout(() => res.end(text.slice(10)), 20); // the scenario: the rest of the body comes later
     });
     const res = await client.post('/', {});
     expect(res.status).toBe(400);
@@ -130,7 +132,8 @@ describe('KeepAliveClient', () => {
     await client.post('/', {});
     await client.post('/', {});
     expect(s.connections()).toBe(1);
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    const now = Date.now();
+    jest.spyOn(Date, 'now').mockReturnValue(now + 60); // the connection has been idle for 60 ms
     await client.post('/', {});
     expect(s.connections()).toBe(2);
   });
@@ -142,8 +145,13 @@ describe('KeepAliveClient', () => {
     await client.post('/bye', {});
     await client.post('/', {});
     expect(connections()).toBe(2);
+    expect(client.openIdle).toBe(1);
     server.closeIdleConnections();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => client.openIdle === 0, {
+      timeoutMs: 5_000,
+      intervalMs: 5,
+      description: 'the close seen',
+    });
     expect((await client.post('/', {})).status).toBe(200);
     expect(connections()).toBe(3);
   });

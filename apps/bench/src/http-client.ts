@@ -30,6 +30,11 @@ export class KeepAliveClient {
   /** connections opened, for tests and the curious */
   opened = 0;
 
+  /** idle connections that are still open, for tests and the curious */
+  get openIdle(): number {
+    return this.idle.filter((c) => !c.closed).length;
+  }
+
   constructor(
     baseUrl: string,
     private readonly maxIdleMs = 4_000,

@@ -44,7 +44,7 @@ describe('W3C trace context', () => {
     const span = childSpan();
     expect(outgoingTraceparent()).toBeUndefined();
     await runInTrace(span, async () => {
-      await new Promise((r) => setTimeout(r, 1));
+      await new Promise((r) => setImmediate(r)); // across a turn of the event loop
       expect(currentTrace()).toEqual(span);
       expect(outgoingTraceparent()).toBe(formatTraceparent(span));
     });

@@ -321,7 +321,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     const sampler = (async () => {
       while (sampling) {
         lowest = Math.min(lowest, (await amounts(customer))?.balance ?? lowest);
-        await new Promise((r) => setTimeout(r, 1));
+        await new Promise((r) => setImmediate(r));
       }
     })();
     await Promise.all(orders.map((o) => payment.try(tryCommand(o, customer, 150))));
