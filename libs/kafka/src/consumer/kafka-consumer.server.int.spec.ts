@@ -25,8 +25,8 @@ const pingSchema = messageSchema(
     /** fail this many times (transiently) before succeeding */
     failTimes: z.int().optional(),
     permanent: z.boolean().optional(),
-    /** the handler holds its offset for this long after it is done (holdOffsetUntil) */
-    holdMs: z.int().optional(),
+    /** the handler holds its offset until the test calls releaseHolds() (holdOffsetUntil) */
+    held: z.boolean().optional(),
     slowMs: z.int().optional(),
     /** the batch handler stops before this message (it goes to the single-message handler) */
     notInBatch: z.boolean().optional(),
@@ -49,12 +49,15 @@ interface Handled {
 const handled: Handled[] = [];
 const started: number[] = [];
 const failures = new Map<string, number>();
+/** what the holds of `held` pings wait for */
+let holdsReleased: Promise<void> = Promise.resolve();
+let releaseHolds: () => void = () => undefined;
 
 @Controller()
 class PingController {
   @EventPattern('Test.Ping')
   async ping(@Payload() message: Ping, @Ctx() ctx: KafkaMessageContext): Promise<void> {
-    const { n, failTimes = 0, permanent, holdMs, slowMs } = message.payload;
+    const { n, failTimes = 0, permanent, held, slowMs } = message.payload;
     started.push(n);
     if (permanent) throw new PermanentError(`ping ${n} can never work`);
     const failed = failures.get(message.messageId) ?? 0;
@@ -63,7 +66,7 @@ class PingController {
       throw new Error(`transient failure ${failed + 1} of ping ${n}`);
     }
     if (slowMs) await sleep(slowMs);
-    if (holdMs) holdOffsetUntil(sleep(holdMs));
+    if (held) holdOffsetUntil(holdsReleased);
     handled.push({
       key: ctx.message.key?.toString() ?? null,
       n,
@@ -98,7 +101,10 @@ function consumerFixture(controllers: (new (...args: never[]) => unknown)[]) {
     server: KafkaConsumerServer;
     topic: string;
     groupId: string;
+    /** sends made through the consumer's producer, which sends only dead letters */
+    deadLetterAttempts: number;
     send(key: string, ...values: (Ping | string)[]): Promise<void>;
+    committedOffset(partition: number | undefined): Promise<string | undefined>;
     committedEverything(): Promise<boolean>;
   };
   f.send = async (key, ...values) => {
@@ -110,6 +116,10 @@ function consumerFixture(controllers: (new (...args: never[]) => unknown)[]) {
         value: typeof value === 'string' ? value : JSON.stringify(value),
       })),
     });
+  };
+  f.committedOffset = async (partition) => {
+    const [committed] = await f.admin.fetchOffsets({ groupId: f.groupId, topics: [f.topic] });
+    return committed?.partitions.find((p) => p.partition === partition)?.offset;
   };
   f.committedEverything = async () => {
     const [committed] = await f.admin.fetchOffsets({ groupId: f.groupId, topics: [f.topic] });
@@ -124,6 +134,8 @@ function consumerFixture(controllers: (new (...args: never[]) => unknown)[]) {
     handled.length = 0;
     started.length = 0;
     failures.clear();
+    holdsReleased = new Promise((resolve) => (releaseHolds = resolve));
+    f.deadLetterAttempts = 0;
     f.kafka = testKafka();
     f.admin = f.kafka.admin();
     f.producer = f.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
@@ -138,7 +150,13 @@ function consumerFixture(controllers: (new (...args: never[]) => unknown)[]) {
     f.app = moduleRef.createNestApplication(new FastifyAdapter(), { logger: false });
     f.server = connectKafkaConsumer(f.app, {
       kafka: f.kafka,
-      producer: f.producer,
+      producer: {
+        ...f.producer,
+        send: (record) => {
+          f.deadLetterAttempts++;
+          return f.producer.send(record);
+        },
+      },
       groupId: f.groupId,
       topics: [f.topic],
       schemas: { 'Test.Ping': pingSchema },
@@ -151,6 +169,7 @@ function consumerFixture(controllers: (new (...args: never[]) => unknown)[]) {
   });
 
   afterEach(async () => {
+    releaseHolds();
     await f.server.close();
     await f.app.close();
     await Promise.all([f.producer.disconnect(), f.admin.disconnect()]);
@@ -235,14 +254,25 @@ describe('KafkaConsumerServer against a real broker', () => {
   });
 
   it('goes on past a message whose offset is held, and commits its partition once the hold resolves', async () => {
-    await send('product-held', ping(1, { holdMs: 3_000 }));
+    await send('product-held', ping(1, { held: true }));
     await send('product-held', ping(2));
     await waitFor(() => handled.length === 2, { description: 'both pings handled while the first is held' });
     expect(handled.map((h) => h.n)).toEqual([1, 2]);
-    await sleep(500); // an offset commit would have gone out by now
-    const [during] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    const committed = during?.partitions.find((p) => p.partition === handled[0]?.partition)?.offset;
-    expect(['-1', '0']).toContain(committed); // nothing of the partition, not even ping 2's offset
+    // a message of another partition, handled and committed after ping 2: one commit request carries
+    // every partition's newest mark, so ping 2's offset would have gone out with it
+    const partition = handled[0]?.partition ?? 0;
+    const other = (partition + 1) % 3;
+    await f.producer.send({
+      topic,
+      acks: -1,
+      messages: [{ partition: other, value: JSON.stringify(ping(3)) }],
+    });
+    await waitFor(async () => (await f.committedOffset(other)) === '1', {
+      description: 'the other partition committed',
+    });
+    // nothing of the held partition, not even ping 2's offset
+    expect(['-1', '0']).toContain(await f.committedOffset(partition));
+    releaseHolds();
     await waitFor(committedEverything, { description: 'the partition committed once the hold resolved' });
   });
 
@@ -266,10 +296,12 @@ describe('KafkaConsumerServer against a real broker', () => {
     await send('product-dlt-down', '{not json');
     await send('product-dlt-down', ping(2));
     // the dead-letter topic is gone (and the broker creates none): the write fails and is retried,
-    // while the partition waits with its offset just past the last message it finished
-    await sleep(3_000);
-    const [stuck] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    expect(stuck?.partitions.find((p) => p.partition === partition)?.offset).toBe('1');
+    // while the partition waits with its offset just past the last message it finished. Three
+    // failed writes, each tried again, gave the consumer as many chances to move on wrongly.
+    await waitFor(() => f.deadLetterAttempts >= 4 || handled.length > 1, {
+      description: 'three failed dead-letter writes, each tried again',
+    });
+    expect(await f.committedOffset(partition)).toBe('1');
     expect(handled.map((h) => h.n)).toEqual([1]);
 
     await createTopic(admin, deadLetterTopicOf(topic), 3);

@@ -97,7 +97,7 @@ describe('OffsetCommitter', () => {
     await tick();
     committer.mark('t', 1, '10');
     requests[0]?.reject(new Error('coordinator moved'));
-    await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => requests.length === 2, { intervalMs: 1, description: 'the request sent again' });
     expect(errors).toEqual([1]);
     expect(requests[1]?.offsets).toEqual([
       { topic: 't', partition: 1, offset: '10' },
