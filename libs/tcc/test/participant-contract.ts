@@ -30,6 +30,7 @@ export interface ParticipantUnderTest<C extends SagaMessage> {
   createResource(id: string, free: number): Promise<void>;
   buckets(id: string): Promise<{ free: number; held: number; final: number }>;
   fences: { table: string; resource: string };
+  resources: { table: string; id: string };
   commands: {
     try(orderId: string, resourceId: string, amount: number, deadlineMs: number): C;
     confirm(orderId: string, resourceId: string): C;
@@ -215,6 +216,107 @@ export function participantContract<C extends SagaMessage>(name: string, p: Part
       );
     });
 
+    describe('locks resources in byte order of their ids, whatever the collation', () => {
+      // a, B, ä, Z-1: by bytes B < Z-1 < a < ä; a collation puts a and ä first
+      const ids = () => {
+        const suffix = randomUUID().slice(0, 6);
+        return ['a', 'B', 'ä', 'Z-1'].map((id) => `${id}-${suffix}`);
+      };
+      const byBytes = (list: string[]) =>
+        [...list].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+
+      beforeAll(async () => {
+        // this test database's ids sort by a linguistic collation (ICU's root locale: a, ä, B,
+        // Z-1), as a production database's default may, so that only an explicit byte order
+        // passes; the server's own default here may well be C
+        for (const [table, column] of [
+          [p.resources.table, p.resources.id],
+          [p.fences.table, p.fences.resource],
+        ] as const) {
+          await p.db().query(`ALTER TABLE ${table} ALTER COLUMN ${column} TYPE text COLLATE "und-x-icu"`);
+        }
+      });
+
+      /** Holds `id`'s row lock until the returned function commits. */
+      async function hold(id: string) {
+        const runner = p.db().createQueryRunner();
+        await runner.connect();
+        await runner.startTransaction();
+        await runner.query(`SELECT 1 FROM ${p.resources.table} WHERE ${p.resources.id} = $1 FOR UPDATE`, [
+          id,
+        ]);
+        return async () => {
+          await runner.commitTransaction();
+          await runner.release();
+        };
+      }
+
+      /** The ids among `list` whose rows someone has locked. */
+      async function locked(list: string[]): Promise<string[]> {
+        const free = await p
+          .db()
+          .transaction((m) =>
+            m.query<{ id: string }[]>(
+              `SELECT ${p.resources.id} AS id FROM ${p.resources.table} WHERE ${p.resources.id} = ANY($1::text[]) FOR UPDATE SKIP LOCKED`,
+              [list],
+            ),
+          );
+        const unlocked = new Set(free.map((r) => r.id));
+        return byBytes(list.filter((id) => !unlocked.has(id)));
+      }
+
+      const blocked = () =>
+        waitFor(
+          async () =>
+            (
+              await p
+                .db()
+                .query<unknown[]>(
+                  `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+                )
+            ).length > 0,
+          { description: 'the statement to wait for the held row', timeoutMs: 10_000, intervalMs: 10 },
+        );
+
+      /** While the third id by bytes is held, `work` must hold exactly the ids before it. */
+      async function expectByteOrder(resources: string[], work: () => Promise<unknown>) {
+        const order = byBytes(resources);
+        const release = await hold(order[2]!);
+        const done = work();
+        await blocked();
+        expect(await locked(resources)).toEqual(order.slice(0, 3));
+        await release();
+        await done;
+      }
+
+      const tryEach = (resources: string[]) =>
+        resources.map((r) => {
+          const order = randomUUID();
+          return p.commands.try(order, r, 1, 60_000);
+        });
+
+      it('in a batch', async () => {
+        const resources = ids();
+        for (const id of resources) await p.createResource(id, 10);
+        await expectByteOrder(resources, () => p.engine().handleBatch(batched(tryEach(resources))));
+      });
+
+      it('in the sweeper', async () => {
+        const resources = ids();
+        for (const id of resources) await p.createResource(id, 10);
+        const tries = tryEach(resources);
+        expect(await p.engine().handleBatch(batched(tries))).toBe(tries.length);
+        await p
+          .db()
+          .query(
+            `UPDATE ${p.fences.table} SET expires_at = now() - interval '1 second' WHERE ${p.fences.resource} = ANY($1::text[])`,
+            [resources],
+          );
+        await expectByteOrder(resources, () => p.engine().expireOverdue(100));
+        for (const id of resources) expect(await p.buckets(id)).toEqual({ free: 10, held: 0, final: 0 });
+      });
+    });
+
     it('takes its locks in one order: racing confirms, cancels, sweeps and batches never deadlock', async () => {
       // byte order and a collation's order disagree on these; the locks follow bytes everywhere
       const suffix = randomUUID().slice(0, 6);
@@ -238,7 +340,10 @@ export function participantContract<C extends SagaMessage>(name: string, p: Part
         extra: { application_name: lockOrderPool },
       } as never);
       await own.initialize();
-      const engine = p.engine(own);
+      // two engines, as two instances would be: neither waits for the other's turns in memory
+      const engines = [p.engine(own), p.engine(own)];
+      const engine = engines[0]!;
+      const other = engines[1]!;
       const rounds = 6;
       for (let round = 0; round < rounds; round++) {
         const orders = Array.from({ length: 8 }, () => randomUUID());
@@ -252,9 +357,9 @@ export function participantContract<C extends SagaMessage>(name: string, p: Part
         // two batches taking the same resources in opposite orders
         await Promise.all([
           engine.handleBatch(batched(tries.filter((_, i) => i % 2 === 0))),
-          engine.handleBatch(batched(tries.filter((_, i) => i % 2 === 1).reverse())),
+          other.handleBatch(batched(tries.filter((_, i) => i % 2 === 1).reverse())),
         ]);
-        await Promise.all(tries.map((t) => engine.handle(t)));
+        await Promise.all(tries.map((t, i) => engines[i % 2]!.handle(t)));
         // half to be swept, while confirms, cancels and batches of both race on the same rows
         await own.query(
           `UPDATE ${p.fences.table} SET expires_at = now() - interval '1 second' WHERE order_id = ANY($1::uuid[])`,
@@ -266,9 +371,9 @@ export function participantContract<C extends SagaMessage>(name: string, p: Part
         await Promise.all([
           engine.expireOverdue(100),
           engine.handleBatch(batched(settle.slice().reverse())),
-          ...settle.map((c) => engine.handle(c)),
-          engine.handleBatch(batched(settle)),
-          engine.expireOverdue(100),
+          ...settle.map((c, i) => engines[i % 2]!.handle(c)),
+          other.handleBatch(batched(settle)),
+          other.expireOverdue(100),
         ]);
       }
       await own.destroy();

@@ -1010,6 +1010,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
       return { free: a!.balance, held: a!.held, final: a!.captured };
     },
     fences: { table: 'holds', resource: 'customer_id' },
+    resources: { table: 'wallets', id: 'customer_id' },
     commands: {
       try: (o, r, n, deadlineMs) => tryCommand(o, r, n, { deadlineMs, holdMs: 120_000 }),
       confirm,

@@ -751,6 +751,7 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
       return { free: q!.available, held: q!.reserved, final: q!.sold };
     },
     fences: { table: 'reservations', resource: 'product_id' },
+    resources: { table: 'products', id: 'id' },
     commands: {
       try: (o, r, n, deadlineMs) => tryCommand(o, r, n, { deadlineMs, holdMs: 120_000 }),
       confirm,

@@ -50,9 +50,8 @@ const PHASES: readonly Phase[] = ['try', 'confirm', 'cancel', 'compensate'];
 export class LedgerSql<R> {
   /** reads the fences of some branches and some resources, without locks: one row of two arrays */
   readonly read: string;
-  /** lock the fences, then the resources, in byte order (the locked path) */
-  readonly lockFences: string;
-  readonly lockResources: string;
+  /** `read`, locking the fences, then the resources, each in byte order (the locked path, the sweeper) */
+  readonly lockedRead: string;
   /** one statement writing every change of a run, guarded by what the run was decided from */
   readonly write: string;
   /** the sweeper's pick: branches held past their time, locked, skipping those locked by others */
@@ -78,29 +77,35 @@ export class LedgerSql<R> {
       : 'NULL';
     // $1 resource ids, $2 order ids, and where a branch is per resource, $3 the branches' resources
     const resourceWhere = `${r.id} = ANY($1::text[])`;
-    const fencesAt = (orders: string, resources: string) =>
-      perResource
-        ? `(order_id, ${f.resource}) IN (SELECT * FROM unnest(${orders}::uuid[], ${resources}::text[]))`
-        : `order_id = ANY(${orders}::uuid[])`;
-    const fenceWhere = fencesAt('$2', '$3');
+    const fenceWhere = perResource
+      ? `(order_id, ${f.resource}) IN (SELECT * FROM unnest($2::uuid[], $3::text[]))`
+      : `order_id = ANY($2::uuid[])`;
+    const fenceColumns = `order_id, ${f.resource} AS resource_id, ${f.amount} AS amount, status, reason,
+      expires_at, replies, ${copiedJson} AS copied`;
+    const resourceColumns = `${r.id} AS id, ${r.free} AS free, ${r.held} AS held, ${r.final} AS final,
+      ${attributesJson} AS attributes`;
     this.read = `SELECT
       (SELECT coalesce(jsonb_agg(fe), '[]') FROM (
-         SELECT order_id, ${f.resource} AS resource_id, ${f.amount} AS amount, status, reason, expires_at, replies,
-                ${copiedJson} AS copied
-           FROM ${f.table} WHERE ${fenceWhere}) fe) AS fences,
+         SELECT ${fenceColumns} FROM ${f.table} WHERE ${fenceWhere}) fe) AS fences,
       (SELECT coalesce(jsonb_agg(re), '[]') FROM (
-         SELECT ${r.id} AS id, ${r.free} AS free, ${r.held} AS held, ${r.final} AS final, ${attributesJson} AS attributes
-           FROM ${r.table} WHERE ${resourceWhere}) re) AS resources`;
-    this.lockFences = `SELECT 1 FROM ${f.table} WHERE ${fencesAt('$1', '$2')}
-      ORDER BY order_id, ${f.resource} COLLATE "C" FOR UPDATE`;
-    this.lockResources = `SELECT 1 FROM ${r.table} WHERE ${resourceWhere} ORDER BY ${r.id} COLLATE "C" FOR UPDATE`;
+         SELECT ${resourceColumns} FROM ${r.table} WHERE ${resourceWhere}) re) AS resources`;
+    // the same read, taking the locks in the one order: every fence first (the count over them is
+    // a one-time filter of the resources' scan, so it completes before), then every resource
+    this.lockedRead = `WITH fe AS MATERIALIZED (
+        SELECT ${fenceColumns} FROM ${f.table} WHERE ${fenceWhere}
+         ORDER BY order_id, ${f.resource} COLLATE "C" FOR UPDATE),
+      re AS MATERIALIZED (
+        SELECT ${resourceColumns} FROM ${r.table} WHERE ${resourceWhere} AND (SELECT count(*) FROM fe) >= 0
+         ORDER BY ${r.id} COLLATE "C" FOR UPDATE)
+      SELECT (SELECT coalesce(jsonb_agg(fe), '[]') FROM fe) AS fences,
+             (SELECT coalesce(jsonb_agg(re), '[]') FROM re) AS resources`;
     this.due = `SELECT order_id, ${f.resource} AS resource_id FROM ${f.table}
       WHERE status = $1 AND expires_at < now()
       ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`;
     this.write = this.writeText();
   }
 
-  /** The parameters of `read` for these branches and resources; `lockResources` takes the first, `lockFences` the rest. */
+  /** The parameters of `read` and `lockedRead` for these branches and resources. */
   readParams(branches: readonly BranchRef[], resources: readonly string[]): unknown[] {
     const ids = [...new Set(resources)];
     const orders = branches.map((b) => b.orderId);

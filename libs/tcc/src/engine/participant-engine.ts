@@ -15,6 +15,7 @@ import type { DirectPublisher } from '@tcc/outbox';
 import { branchKey, planExpiries, planRun } from '../domain/ledger';
 import type { FenceChange, LedgerState, ParticipantRules, ResourceChange, Run } from '../domain/ledger';
 import { describer } from './describe';
+import { KeyedTurns } from './keyed-turns';
 import { LedgerSql } from './ledger.sql';
 import type { BranchRef, ReadRow } from './ledger.sql';
 import type { Participant } from './participant';
@@ -50,6 +51,7 @@ export class ParticipantEngine<C extends SagaMessage, R extends SagaMessage> {
   private readonly replies: Replies;
   private readonly pooled: Query;
   private readonly rules: ParticipantRules<C, R>;
+  private readonly lockedTurns = new KeyedTurns();
 
   constructor(
     private readonly db: DataSource,
@@ -101,7 +103,7 @@ export class ParticipantEngine<C extends SagaMessage, R extends SagaMessage> {
       const due = await query<{ order_id: string; resource_id: string }[]>(sql.due, [tried, limit]);
       if (due.length === 0) return [];
       const branches = due.map((d) => ({ orderId: d.order_id, resourceId: d.resource_id }));
-      const state = await this.lockAndRead(query, branches);
+      const state = await this.read(query, branches, true);
       const keyed = branches.map((b) => ({
         key: branchKey(b.orderId, b.resourceId, participant.branchPerResource),
         orderId: b.orderId,
@@ -143,40 +145,34 @@ export class ParticipantEngine<C extends SagaMessage, R extends SagaMessage> {
    * One command decided under the locks of its fence and resource. Two tries racing to create one
    * fence: the loser's insert fails on the key, and it is decided again, now as a duplicate.
    */
-  private async locked(command: C): Promise<Run<C, R>> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.db.transaction(async (m) => {
-          const query = this.inTransaction(m);
-          const state = await this.lockAndRead(query, [this.participant.toBranch(command)]);
-          const run = planRun([command], state, new Date(), this.rules);
-          await this.write(query, run.fences, run.resources);
-          return run;
-        });
-      } catch (error) {
-        if (!isUniqueViolation(error) || attempt >= LOCKED_ATTEMPTS) throw error;
+  private locked(command: C): Promise<Run<C, R>> {
+    const branch = this.participant.toBranch(command);
+    // those that lost the race for one resource wait their turn here, holding no connection, so
+    // a burst of them cannot take the whole pool while they queue for the row lock
+    return this.lockedTurns.run(branch.resourceId, async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.db.transaction(async (m) => {
+            const query = this.inTransaction(m);
+            const state = await this.read(query, [branch], true);
+            const run = planRun([command], state, new Date(), this.rules);
+            await this.write(query, run.fences, run.resources);
+            return run;
+          });
+        } catch (error) {
+          if (!isUniqueViolation(error) || attempt >= LOCKED_ATTEMPTS) throw error;
+        }
       }
-    }
+    });
   }
 
-  private async read(query: Query, branches: readonly BranchRef[]): Promise<LedgerState<R>> {
+  /** The branches' fences and resources; `locked`: taking their locks in the one order first. */
+  private async read(query: Query, branches: readonly BranchRef[], locked = false): Promise<LedgerState<R>> {
     const params = this.sql.readParams(
       branches,
       branches.map((b) => b.resourceId),
     );
-    const [row] = await query<ReadRow[]>(this.sql.read, params);
-    return this.sql.state(row);
-  }
-
-  /** Locks in the one order (fences, then resources, each in byte order), then reads. */
-  private async lockAndRead(query: Query, branches: readonly BranchRef[]): Promise<LedgerState<R>> {
-    const params = this.sql.readParams(
-      branches,
-      branches.map((b) => b.resourceId),
-    );
-    await query(this.sql.lockFences, params.slice(1));
-    await query(this.sql.lockResources, params.slice(0, 1));
-    const [row] = await query<ReadRow[]>(this.sql.read, params);
+    const [row] = await query<ReadRow[]>(locked ? this.sql.lockedRead : this.sql.read, params);
     return this.sql.state(row);
   }
 
