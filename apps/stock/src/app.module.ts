@@ -1,22 +1,17 @@
 import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
 import { ServiceCoreModule } from '@tcc/service';
+import { participantProviders } from '@tcc/tcc';
 import { ProductsController } from './http/products.controller';
 import { StockCommandsHandler } from './messaging/stock-commands.handler';
 import { stockEntities, stockMigrations } from './persistence/schema';
-import { ReservationSweeper } from './reservations/reservation-sweeper';
-import { StockTccService } from './reservations/stock-tcc.service';
+import { STOCK_ENGINE, stockParticipant } from './reservations/stock.participant';
 import type { StockConfig } from './stock.config';
-import { STOCK_SETTINGS } from './stock.settings';
-import type { StockSettings } from './stock.settings';
 
 @Module({})
 export class AppModule {
   static register(config: StockConfig): DynamicModule {
-    const settings: StockSettings = {
-      maxHoldMs: config.RESERVATION_MAX_HOLD_MS,
-      sweepIntervalMs: config.SWEEP_INTERVAL_MS,
-    };
+    const participant = stockParticipant({ maxHoldMs: config.RESERVATION_MAX_HOLD_MS });
     return {
       module: AppModule,
       imports: [
@@ -28,7 +23,7 @@ export class AppModule {
         }),
       ],
       controllers: [ProductsController, StockCommandsHandler],
-      providers: [{ provide: STOCK_SETTINGS, useValue: settings }, StockTccService, ReservationSweeper],
+      providers: participantProviders(STOCK_ENGINE, participant, config.SWEEP_INTERVAL_MS),
     };
   }
 }

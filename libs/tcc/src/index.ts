@@ -4,3 +4,4 @@ export * from './domain/branch';
 export * from './domain/ledger';
 export * from './engine/participant';
 export * from './engine/participant-engine';
+export * from './engine/participant.providers';

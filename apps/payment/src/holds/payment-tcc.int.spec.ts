@@ -6,6 +6,7 @@ import { collectOffsetHolds, KafkaConnections, PermanentError, withOffsetHolds }
 import type { BatchedMessage } from '@tcc/kafka';
 import { childSpan, formatTraceparent, runInTrace } from '@tcc/observability';
 import { DirectPublisher } from '@tcc/outbox';
+import { ParticipantEngine } from '@tcc/tcc';
 import {
   migratedTestDatabase,
   outboxEnvelopes,
@@ -19,20 +20,30 @@ import {
 import type { MigratedDatabase } from '@tcc/testing';
 import { paymentEntities, paymentMigrations } from '../persistence/schema';
 import { WalletsService } from '../wallets/wallets.service';
-import { PaymentTccService } from './payment-tcc.service';
+import { paymentParticipant } from './payment.participant';
+import type { PaymentEngine } from './payment.participant';
 import { participantContract } from '@tcc/tcc/testing';
 
 /**
  * PaymentTccService and the top-ups against a real PostgreSQL and a real Kafka: the fence, the
  * guards, the sweeper, and the replies as they reach the replies topic.
  */
+/** Payment's engine on a data source, sending its replies through `publisher`. */
+function engineOn(
+  db: DataSource,
+  settings: { maxHoldMs: number },
+  publisher: DirectPublisher,
+): PaymentEngine {
+  return new ParticipantEngine(db, paymentParticipant(settings), publisher);
+}
+
 describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
   const settings = { maxHoldMs: 3_600_000, sweepIntervalMs: 1_000 };
   let database: MigratedDatabase;
   let db: DataSource;
   let kafka: KafkaConnections;
   let recorder: TopicRecorder;
-  let payment: PaymentTccService;
+  let payment: PaymentEngine;
   let wallets: WalletsService;
 
   beforeAll(async () => {
@@ -41,7 +52,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     kafka = connections();
     await kafka.onModuleInit();
     recorder = await TopicRecorder.start(testKafka(), kafka.topic(Topics.orderReplies));
-    payment = new PaymentTccService(db, settings, new DirectPublisher(kafka));
+    payment = engineOn(db, settings, new DirectPublisher(kafka));
     wallets = new WalletsService(db);
   });
 
@@ -66,14 +77,14 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
   }
 
   /** A payment service whose replies Kafka never acknowledges (its producer is disconnected). */
-  async function unheard(): Promise<{ payment: PaymentTccService; close: () => Promise<void> }> {
+  async function unheard(): Promise<{ payment: PaymentEngine; close: () => Promise<void> }> {
     const broken = connections();
     await broken.onModuleInit();
     await broken.producer.disconnect();
     const publisher = new DirectPublisher(broken);
     let closed: Promise<void> | undefined;
     return {
-      payment: new PaymentTccService(db, settings, publisher),
+      payment: engineOn(db, settings, publisher),
       close: () =>
         (closed ??= (async () => {
           publisher.onApplicationShutdown();
@@ -150,7 +161,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     const customer = await wallet(10_000);
     const orderId = randomUUID();
     const first: MessageOfType<'PaymentTry'> = tryCommand(orderId, customer, 2_500);
-    await payment.try(first);
+    await payment.handle(first);
     expect(await amounts(customer)).toEqual({
       balance: 7_500,
       held: 2_500,
@@ -158,10 +169,10 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
       topped_up_total: 10_000,
     });
 
-    await payment.try({ ...first, messageId: randomUUID() }); // the same try again (a redelivery)
+    await payment.handle({ ...first, messageId: randomUUID() }); // the same try again (a redelivery)
     const firstConfirm = confirm(orderId, customer);
-    await payment.confirm(firstConfirm);
-    await payment.confirm(confirm(orderId, customer));
+    await payment.handle(firstConfirm);
+    await payment.handle(confirm(orderId, customer));
     expect(await amounts(customer)).toEqual({
       balance: 7_500,
       held: 0,
@@ -193,11 +204,11 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     const customer = await wallet(100);
     const short = randomUUID();
     const long = randomUUID();
-    const bounded = new PaymentTccService(db, { ...settings, maxHoldMs: 5_000 }, new DirectPublisher(kafka));
+    const bounded = engineOn(db, { ...settings, maxHoldMs: 5_000 }, new DirectPublisher(kafka));
     const shortTry = tryCommand(short, customer, 10, { holdMs: 2_000 });
-    await bounded.try(shortTry);
+    await bounded.handle(shortTry);
     const before = Date.now();
-    await bounded.try(tryCommand(long, customer, 10, { holdMs: 600_000 }));
+    await bounded.handle(tryCommand(long, customer, 10, { holdMs: 600_000 }));
     const expiresAt = (o: string) =>
       replies(o).then((r) => Date.parse((r[0]?.payload as { expiresAt: string }).expiresAt));
     expect(await expiresAt(short)).toBe(Date.parse(shortTry.payload.holdUntil));
@@ -208,9 +219,9 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
   it('rejects a try it cannot serve, as a typed reply, and moves nothing', async () => {
     const customer = await wallet(1_000);
     const [short, unknown, late] = [randomUUID(), randomUUID(), randomUUID()];
-    await payment.try(tryCommand(short, customer, 1_001));
-    await payment.try(tryCommand(unknown, 'no-such-customer', 1));
-    await payment.try(tryCommand(late, customer, 1, { deadlineMs: -1 }));
+    await payment.handle(tryCommand(short, customer, 1_001));
+    await payment.handle(tryCommand(unknown, 'no-such-customer', 1));
+    await payment.handle(tryCommand(late, customer, 1, { deadlineMs: -1 }));
     expect((await replies(short))[0]).toMatchObject({
       type: 'PaymentRejected',
       payload: { orderId: short, customerId: customer, reason: 'INSUFFICIENT_FUNDS' },
@@ -220,8 +231,8 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     expect(await amounts(customer)).toEqual({ balance: 1_000, held: 0, captured: 0, topped_up_total: 1_000 });
 
     // a rejected try stays rejected: its redelivery replays the rejection, a cancel releases nothing
-    await payment.try(tryCommand(short, customer, 1_001));
-    await payment.cancel(cancel(short, customer));
+    await payment.handle(tryCommand(short, customer, 1_001));
+    await payment.handle(cancel(short, customer));
     expect(await typesAndReasons(short)).toEqual([
       ['PaymentRejected', 'INSUFFICIENT_FUNDS'],
       ['PaymentRejected', 'INSUFFICIENT_FUNDS'],
@@ -234,9 +245,9 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
   it('remembers a cancel that came before the try and refuses the hanging try', async () => {
     const customer = await wallet(3_000);
     const orderId = randomUUID();
-    await payment.cancel(cancel(orderId, customer));
-    await payment.try(tryCommand(orderId, customer, 1_000));
-    await payment.cancel(cancel(orderId, customer));
+    await payment.handle(cancel(orderId, customer));
+    await payment.handle(tryCommand(orderId, customer, 1_000));
+    await payment.handle(cancel(orderId, customer));
     expect((await replies(orderId)).map((r) => [r.type, r.payload])).toEqual([
       ['PaymentReleased', { orderId, customerId: customer, released: 0, emptyRollback: true }],
       ['PaymentRejected', { orderId, customerId: customer, reason: 'ALREADY_CANCELLED' }],
@@ -254,13 +265,13 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     const customer = await wallet(4_000);
     const cancelled = randomUUID();
     const confirmed = randomUUID();
-    await payment.try(tryCommand(cancelled, customer, 1_000));
-    await payment.cancel(cancel(cancelled, customer));
+    await payment.handle(tryCommand(cancelled, customer, 1_000));
+    await payment.handle(cancel(cancelled, customer));
     expect(await amounts(customer)).toEqual({ balance: 4_000, held: 0, captured: 0, topped_up_total: 4_000 });
-    await payment.confirm(confirm(cancelled, customer));
-    await payment.try(tryCommand(confirmed, customer, 1_000));
-    await payment.confirm(confirm(confirmed, customer));
-    await payment.cancel(cancel(confirmed, customer));
+    await payment.handle(confirm(cancelled, customer));
+    await payment.handle(tryCommand(confirmed, customer, 1_000));
+    await payment.handle(confirm(confirmed, customer));
+    await payment.handle(cancel(confirmed, customer));
     expect(await typesAndReasons(cancelled)).toEqual([
       ['PaymentHeld', undefined],
       ['PaymentReleased', undefined],
@@ -284,10 +295,10 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     const customer = await wallet(2_000);
     const orderId = randomUUID();
     const onlyHeld = randomUUID();
-    await payment.try(tryCommand(orderId, customer, 1_500));
-    await payment.confirm(confirm(orderId, customer));
-    await payment.refund(refund(orderId, customer));
-    await payment.refund(refund(orderId, customer));
+    await payment.handle(tryCommand(orderId, customer, 1_500));
+    await payment.handle(confirm(orderId, customer));
+    await payment.handle(refund(orderId, customer));
+    await payment.handle(refund(orderId, customer));
     expect(await typesAndReasons(orderId)).toEqual([
       ['PaymentHeld', undefined],
       ['PaymentCaptured', undefined],
@@ -297,9 +308,9 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     expect((await replies(orderId))[2]?.payload).toEqual({ orderId, customerId: customer, amount: 1_500 });
     expect(await amounts(customer)).toEqual({ balance: 2_000, held: 0, captured: 0, topped_up_total: 2_000 });
 
-    await payment.try(tryCommand(onlyHeld, customer, 500));
-    await payment.refund(refund(onlyHeld, customer));
-    await payment.refund(refund(randomUUID(), customer));
+    await payment.handle(tryCommand(onlyHeld, customer, 500));
+    await payment.handle(refund(onlyHeld, customer));
+    await payment.handle(refund(randomUUID(), customer));
     expect(await typesAndReasons(onlyHeld)).toEqual([
       ['PaymentHeld', undefined],
       ['PaymentRefundRefused', 'NOT_CONFIRMED'],
@@ -324,7 +335,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
         await new Promise((r) => setImmediate(r));
       }
     })();
-    await Promise.all(orders.map((o) => payment.try(tryCommand(o, customer, 150))));
+    await Promise.all(orders.map((o) => payment.handle(tryCommand(o, customer, 150))));
     sampling = false;
     await sampler;
     const outcomes = await Promise.all(orders.map(async (o) => (await replies(o))[0]));
@@ -344,11 +355,11 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     const orderId = randomUUID();
     const command = tryCommand(orderId, customer, 2_000);
     const results = await Promise.allSettled([
-      payment.try(command),
-      payment.try({ ...command, messageId: randomUUID() }),
+      payment.handle(command),
+      payment.handle({ ...command, messageId: randomUUID() }),
     ]);
     // the loser hit the primary key; the transport would retry it, which replays
-    for (const r of results) if (r.status === 'rejected') await payment.try(command);
+    for (const r of results) if (r.status === 'rejected') await payment.handle(command);
     expect(await amounts(customer)).toEqual({
       balance: 3_000,
       held: 2_000,
@@ -362,11 +373,11 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     for (let round = 0; round < 20; round++) {
       const customer = await wallet(1_000);
       const orderId = randomUUID();
-      await payment.try(tryCommand(orderId, customer, 400, { holdMs: round % 2 === 0 ? 60_000 : 1 }));
+      await payment.handle(tryCommand(orderId, customer, 400, { holdMs: round % 2 === 0 ? 60_000 : 1 }));
       // each unlocked fast path reads HELD; the writes are guarded, so only one can move it
       await Promise.allSettled([
-        payment.confirm(confirm(orderId, customer)),
-        payment.cancel(cancel(orderId, customer)),
+        payment.handle(confirm(orderId, customer)),
+        payment.handle(cancel(orderId, customer)),
         payment.expireOverdue(),
       ]);
       const [hold] = await db.query<{ status: string }[]>('SELECT status FROM holds WHERE order_id = $1', [
@@ -387,9 +398,9 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     const owner = await wallet(1_000);
     const other = await wallet(1_000);
     const orderId = randomUUID();
-    await payment.try(tryCommand(orderId, owner, 400));
-    await expect(payment.cancel(cancel(orderId, other))).rejects.toBeInstanceOf(PermanentError);
-    await expect(payment.confirm(confirm(orderId, other))).rejects.toBeInstanceOf(PermanentError);
+    await payment.handle(tryCommand(orderId, owner, 400));
+    await expect(payment.handle(cancel(orderId, other))).rejects.toBeInstanceOf(PermanentError);
+    await expect(payment.handle(confirm(orderId, other))).rejects.toBeInstanceOf(PermanentError);
     expect(await amounts(owner)).toEqual({ balance: 600, held: 400, captured: 0, topped_up_total: 1_000 });
     expect(await amounts(other)).toEqual({ balance: 1_000, held: 0, captured: 0, topped_up_total: 1_000 });
     expect((await replies(orderId)).map((r) => r.type)).toEqual(['PaymentHeld']);
@@ -403,7 +414,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
       const command = tryCommand(orderId, customer, 300);
       // as the transport runs it: the handler returns once the hold has committed, and the
       // command's offset waits for Kafka's acknowledgement of the reply, which never comes
-      const first = await collectOffsetHolds(() => lost.payment.try(command));
+      const first = await collectOffsetHolds(() => lost.payment.handle(command));
       expect(first.holds).toHaveLength(1);
       expect(await stillPendingAfter(first.holds[0], 300)).toBe(true);
       expect(await amounts(customer)).toEqual({
@@ -414,7 +425,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
       });
       expect(await replies(orderId)).toEqual([]);
 
-      await payment.try(command); // the same message, after a restart: its offset was never committed
+      await payment.handle(command); // the same message, after a restart: its offset was never committed
       expect(await amounts(customer)).toEqual({
         balance: 700,
         held: 300,
@@ -426,9 +437,9 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
       expect(held).toEqual(await storedReply(orderId, 'try'));
 
       const capture = confirm(orderId, customer);
-      const lostCapture = await collectOffsetHolds(() => lost.payment.confirm(capture));
+      const lostCapture = await collectOffsetHolds(() => lost.payment.handle(capture));
       expect(await stillPendingAfter(lostCapture.holds[0], 300)).toBe(true);
-      await payment.confirm(capture);
+      await payment.handle(capture);
       expect(await amounts(customer)).toEqual({
         balance: 700,
         held: 0,
@@ -465,7 +476,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     const customer = await wallet(1_000);
     const late = randomUUID();
     const tooLate = randomUUID();
-    await payment.try(tryCommand(late, customer, 1_000, { holdMs: 50 }));
+    await payment.handle(tryCommand(late, customer, 1_000, { holdMs: 50 }));
     await expired(late);
     expect(await amounts(customer)).toEqual({ balance: 1_000, held: 0, captured: 0, topped_up_total: 1_000 });
     expect((await replies(late)).map((r) => [r.type, r.payload])).toEqual([
@@ -476,17 +487,17 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     ]);
     expect(await wallets.hold(late)).toMatchObject({ status: 'EXPIRED', reason: 'TTL' });
 
-    await payment.confirm(confirm(late, customer)); // the points are still there: captured after all
+    await payment.handle(confirm(late, customer)); // the points are still there: captured after all
     expect(await amounts(customer)).toEqual({ balance: 0, held: 0, captured: 1_000, topped_up_total: 1_000 });
     expect((await replies(late))[1]?.type).toBe('PaymentCaptured');
 
     const other = await wallet(500);
     const taker = randomUUID();
-    await payment.try(tryCommand(tooLate, other, 500, { holdMs: 50 }));
+    await payment.handle(tryCommand(tooLate, other, 500, { holdMs: 50 }));
     await expired(tooLate);
-    await payment.try(tryCommand(taker, other, 300)); // another order spends the released points
-    await payment.confirm(confirm(tooLate, other));
-    await payment.confirm(confirm(tooLate, other));
+    await payment.handle(tryCommand(taker, other, 300)); // another order spends the released points
+    await payment.handle(confirm(tooLate, other));
+    await payment.handle(confirm(tooLate, other));
     expect(await typesAndReasons(tooLate)).toEqual([
       ['PaymentHeld', undefined],
       ['PaymentConfirmRefused', 'EXPIRED'],
@@ -500,8 +511,8 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     const customer = await wallet(1_000);
     const expiring = [randomUUID(), randomUUID(), randomUUID()];
     const live = randomUUID();
-    for (const o of expiring) await payment.try(tryCommand(o, customer, 100, { holdMs: 30 }));
-    await payment.try(tryCommand(live, customer, 200));
+    for (const o of expiring) await payment.handle(tryCommand(o, customer, 100, { holdMs: 30 }));
+    await payment.handle(tryCommand(live, customer, 200));
     await waitFor(
       async () => {
         await payment.expireOverdue();
@@ -529,13 +540,13 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
     function handleOne(command: PaymentCommand): Promise<void> {
       switch (command.type) {
         case 'PaymentTry':
-          return payment.try(command);
+          return payment.handle(command);
         case 'PaymentConfirm':
-          return payment.confirm(command);
+          return payment.handle(command);
         case 'PaymentCancel':
-          return payment.cancel(command);
+          return payment.handle(command);
         case 'PaymentRefund':
-          return payment.refund(command);
+          return payment.handle(command);
       }
     }
 
@@ -679,7 +690,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
       const customer = await wallet(1_000);
       const [old, n1, n2, n3, unknown] = Array.from({ length: 5 }, () => randomUUID());
       const oldTry = tryCommand(old!, customer, 100);
-      await payment.try(oldTry);
+      await payment.handle(oldTry);
 
       const run = [
         tryCommand(n1!, customer, 100),
@@ -816,8 +827,8 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
       it('when the sweeper expired one of its holds meanwhile', async () => {
         const customer = await wallet(1_000);
         const [expiring, live] = [randomUUID(), randomUUID()];
-        await payment.try(tryCommand(expiring, customer, 100));
-        await payment.try(tryCommand(live, customer, 300));
+        await payment.handle(tryCommand(expiring, customer, 100));
+        await payment.handle(tryCommand(live, customer, 300));
         const commands = [cancel(expiring, customer), confirm(live, customer)];
         // what the sweeper does, held open: lock the hold, release its points, mark it expired
         const commit = await openTransaction(async (query) => {
@@ -998,7 +1009,7 @@ describe('payment TCC participant (real PostgreSQL, real Kafka)', () => {
 
   participantContract<PaymentCommand>('payment', {
     db: () => db,
-    engine: (other) => (other ? new PaymentTccService(other, settings, new DirectPublisher(kafka)) : payment),
+    engine: (other) => (other ? engineOn(other, settings, new DirectPublisher(kafka)) : payment),
     branchPerResource: false,
     createResource: async (id, free) =>
       void (await db.query(

@@ -9,14 +9,19 @@
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { PaymentCommand, PaymentReply } from '@tcc/contracts';
 import { rejectionWord } from '@tcc/tcc';
-import type { BranchCommand, Outcome, Participant } from '@tcc/tcc';
-import type { PaymentSettings } from '../payment.settings';
+import type { BranchCommand, Outcome, Participant, ParticipantEngine } from '@tcc/tcc';
 
 export type HoldStatus = 'HELD' | 'CAPTURED' | 'RELEASED' | 'EXPIRED' | 'REJECTED' | 'REFUNDED';
 
 const words = { SHORT: 'INSUFFICIENT_FUNDS', UNKNOWN: 'UNKNOWN_WALLET' } as const;
 
-export function paymentParticipant(settings: PaymentSettings): Participant<PaymentCommand, PaymentReply> {
+/** Where the app injects the engine running this declaration: `@Inject(PAYMENT_ENGINE)`. */
+export const PAYMENT_ENGINE = Symbol('payment engine');
+export type PaymentEngine = ParticipantEngine<PaymentCommand, PaymentReply>;
+
+export function paymentParticipant(settings: {
+  maxHoldMs: number;
+}): Participant<PaymentCommand, PaymentReply> {
   return {
     name: 'payment',
     words,

@@ -6,6 +6,7 @@ import { collectOffsetHolds, KafkaConnections, withOffsetHolds } from '@tcc/kafk
 import type { BatchedMessage } from '@tcc/kafka';
 import { childSpan, formatTraceparent, runInTrace } from '@tcc/observability';
 import { DirectPublisher } from '@tcc/outbox';
+import { ParticipantEngine } from '@tcc/tcc';
 import {
   migratedTestDatabase,
   outboxEnvelopes,
@@ -18,20 +19,26 @@ import {
 } from '@tcc/testing';
 import type { MigratedDatabase } from '@tcc/testing';
 import { stockEntities, stockMigrations } from '../persistence/schema';
-import { StockTccService } from './stock-tcc.service';
+import { stockParticipant } from './stock.participant';
+import type { StockEngine } from './stock.participant';
 import { participantContract } from '@tcc/tcc/testing';
 
 /**
  * StockTccService against a real PostgreSQL and a real Kafka: the fence, the guards, the sweeper,
  * and the replies as they reach the replies topic.
  */
+/** Stock's engine on a data source, sending its replies through `publisher`. */
+function engineOn(db: DataSource, settings: { maxHoldMs: number }, publisher: DirectPublisher): StockEngine {
+  return new ParticipantEngine(db, stockParticipant(settings), publisher);
+}
+
 describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
   const settings = { maxHoldMs: 3_600_000, sweepIntervalMs: 1_000 };
   let database: MigratedDatabase;
   let db: DataSource;
   let kafka: KafkaConnections;
   let recorder: TopicRecorder;
-  let stock: StockTccService;
+  let stock: StockEngine;
 
   beforeAll(async () => {
     database = await migratedTestDatabase('stock_tcc', stockEntities, stockMigrations);
@@ -39,7 +46,7 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
     kafka = connections();
     await kafka.onModuleInit();
     recorder = await TopicRecorder.start(testKafka(), kafka.topic(Topics.orderReplies));
-    stock = new StockTccService(db, settings, new DirectPublisher(kafka));
+    stock = engineOn(db, settings, new DirectPublisher(kafka));
   });
 
   afterAll(async () => {
@@ -119,12 +126,12 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
     const id = await product(5, 2_500);
     const orderId = randomUUID();
     const first: MessageOfType<'StockTry'> = tryCommand(orderId, id, 2);
-    await stock.try(first);
+    await stock.handle(first);
     expect(await quantities(id)).toEqual({ available: 3, reserved: 2, sold: 0, stocked_total: 5 });
 
-    await stock.try({ ...first, messageId: randomUUID() }); // the same try again (a redelivery)
-    await stock.confirm(confirm(orderId, id));
-    await stock.confirm(confirm(orderId, id));
+    await stock.handle({ ...first, messageId: randomUUID() }); // the same try again (a redelivery)
+    await stock.handle(confirm(orderId, id));
+    await stock.handle(confirm(orderId, id));
     expect(await quantities(id)).toEqual({ available: 3, reserved: 0, sold: 2, stocked_total: 5 });
 
     const sent = await replies(orderId);
@@ -144,9 +151,9 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
   it('rejects a try it cannot serve, as a typed reply', async () => {
     const id = await product(1);
     const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
-    await stock.try(tryCommand(a, id, 2));
-    await stock.try(tryCommand(b, 'no-such-product', 1));
-    await stock.try(tryCommand(c, id, 1, { deadlineMs: -1 }));
+    await stock.handle(tryCommand(a, id, 2));
+    await stock.handle(tryCommand(b, 'no-such-product', 1));
+    await stock.handle(tryCommand(c, id, 1, { deadlineMs: -1 }));
     expect((await replies(a))[0]?.payload).toMatchObject({ reason: 'OUT_OF_STOCK' });
     expect((await replies(b))[0]?.payload).toMatchObject({ reason: 'UNKNOWN_PRODUCT' });
     expect((await replies(c))[0]?.payload).toMatchObject({ reason: 'DEADLINE_PASSED' });
@@ -156,9 +163,9 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
   it('remembers a cancel that came before the try and refuses the hanging try', async () => {
     const id = await product(3);
     const orderId = randomUUID();
-    await stock.cancel(cancel(orderId, id));
-    await stock.try(tryCommand(orderId, id, 1));
-    await stock.cancel(cancel(orderId, id));
+    await stock.handle(cancel(orderId, id));
+    await stock.handle(tryCommand(orderId, id, 1));
+    await stock.handle(cancel(orderId, id));
     expect((await replies(orderId)).map((r) => [r.type, r.payload])).toEqual([
       ['StockCancelled', { orderId, productId: id, released: 0, emptyRollback: true }],
       ['StockRejected', { orderId, productId: id, reason: 'ALREADY_CANCELLED' }],
@@ -171,12 +178,12 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
     const id = await product(4);
     const cancelled = randomUUID();
     const confirmed = randomUUID();
-    await stock.try(tryCommand(cancelled, id, 1));
-    await stock.cancel(cancel(cancelled, id));
-    await stock.confirm(confirm(cancelled, id));
-    await stock.try(tryCommand(confirmed, id, 1));
-    await stock.confirm(confirm(confirmed, id));
-    await stock.cancel(cancel(confirmed, id));
+    await stock.handle(tryCommand(cancelled, id, 1));
+    await stock.handle(cancel(cancelled, id));
+    await stock.handle(confirm(cancelled, id));
+    await stock.handle(tryCommand(confirmed, id, 1));
+    await stock.handle(confirm(confirmed, id));
+    await stock.handle(cancel(confirmed, id));
     expect((await replies(cancelled)).map((r) => r.type)).toEqual([
       'StockReserved',
       'StockCancelled',
@@ -195,10 +202,10 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
   it('takes a confirmed sale back on return', async () => {
     const id = await product(2);
     const orderId = randomUUID();
-    await stock.try(tryCommand(orderId, id, 2));
-    await stock.confirm(confirm(orderId, id));
-    await stock.return(giveBack(orderId, id));
-    await stock.return(giveBack(orderId, id));
+    await stock.handle(tryCommand(orderId, id, 2));
+    await stock.handle(confirm(orderId, id));
+    await stock.handle(giveBack(orderId, id));
+    await stock.handle(giveBack(orderId, id));
     expect((await replies(orderId)).map((r) => r.type)).toEqual([
       'StockReserved',
       'StockConfirmed',
@@ -211,7 +218,7 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
   it('never sells more than it has when 100 orders race for 10 items', async () => {
     const id = await product(10);
     const orders = Array.from({ length: 100 }, () => randomUUID());
-    await Promise.all(orders.map((o) => stock.try(tryCommand(o, id, 1))));
+    await Promise.all(orders.map((o) => stock.handle(tryCommand(o, id, 1))));
     const outcomes = await Promise.all(orders.map(async (o) => (await replies(o))[0]?.type));
     expect(outcomes.filter((t) => t === 'StockReserved')).toHaveLength(10);
     expect(outcomes.filter((t) => t === 'StockRejected')).toHaveLength(90);
@@ -223,11 +230,11 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
     const orderId = randomUUID();
     const command = tryCommand(orderId, id, 2);
     const results = await Promise.allSettled([
-      stock.try(command),
-      stock.try({ ...command, messageId: randomUUID() }),
+      stock.handle(command),
+      stock.handle({ ...command, messageId: randomUUID() }),
     ]);
     // the loser hit the primary key; the transport would retry it, which replays
-    for (const r of results) if (r.status === 'rejected') await stock.try(command);
+    for (const r of results) if (r.status === 'rejected') await stock.handle(command);
     expect(await quantities(id)).toEqual({ available: 3, reserved: 2, sold: 0, stocked_total: 5 });
     expect((await replies(orderId)).map((r) => r.type)).toEqual(['StockReserved', 'StockReserved']);
   });
@@ -236,11 +243,11 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
     for (let round = 0; round < 20; round++) {
       const id = await product(3);
       const orderId = randomUUID();
-      await stock.try(tryCommand(orderId, id, 2, { holdMs: round % 2 === 0 ? 60_000 : 1 }));
+      await stock.handle(tryCommand(orderId, id, 2, { holdMs: round % 2 === 0 ? 60_000 : 1 }));
       // each unlocked fast path reads RESERVED; the writes are guarded, so only one can move it
       await Promise.allSettled([
-        stock.confirm(confirm(orderId, id)),
-        stock.cancel(cancel(orderId, id)),
+        stock.handle(confirm(orderId, id)),
+        stock.handle(cancel(orderId, id)),
         stock.expireOverdue(),
       ]);
       const q = await quantities(id);
@@ -276,21 +283,21 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
     const id = await product(1);
     const late = randomUUID();
     const tooLate = randomUUID();
-    await stock.try(tryCommand(late, id, 1, { holdMs: 50 }));
+    await stock.handle(tryCommand(late, id, 1, { holdMs: 50 }));
     await expired(late);
     expect(await quantities(id)).toEqual({ available: 1, reserved: 0, sold: 0, stocked_total: 1 });
     expect((await replies(late)).map((r) => r.type)).toEqual(['StockReserved']);
     expect((await events(late)).map((r) => r.type)).toEqual(['StockReservationExpired']);
 
-    await stock.confirm(confirm(late, id)); // stock is still there: sold after all
+    await stock.handle(confirm(late, id)); // stock is still there: sold after all
     expect(await quantities(id)).toEqual({ available: 0, reserved: 0, sold: 1, stocked_total: 1 });
 
     const other = await product(1);
     const taker = randomUUID();
-    await stock.try(tryCommand(tooLate, other, 1, { holdMs: 50 }));
+    await stock.handle(tryCommand(tooLate, other, 1, { holdMs: 50 }));
     await expired(tooLate);
-    await stock.try(tryCommand(taker, other, 1)); // someone else takes the released item
-    await stock.confirm(confirm(tooLate, other));
+    await stock.handle(tryCommand(taker, other, 1)); // someone else takes the released item
+    await stock.handle(confirm(tooLate, other));
     expect((await replies(tooLate)).map((r) => [r.type, (r.payload as { reason?: string }).reason])).toEqual([
       ['StockReserved', undefined],
       ['StockConfirmRefused', 'EXPIRED'],
@@ -300,14 +307,14 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
   });
 
   /** A stock service whose replies Kafka never acknowledges (its producer is disconnected). */
-  async function unheard(): Promise<{ stock: StockTccService; close: () => Promise<void> }> {
+  async function unheard(): Promise<{ stock: StockEngine; close: () => Promise<void> }> {
     const broken = connections();
     await broken.onModuleInit();
     await broken.producer.disconnect();
     const publisher = new DirectPublisher(broken);
     let closed: Promise<void> | undefined;
     return {
-      stock: new StockTccService(db, settings, publisher),
+      stock: engineOn(db, settings, publisher),
       close: () =>
         (closed ??= (async () => {
           publisher.onApplicationShutdown();
@@ -332,13 +339,13 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
       const command = tryCommand(orderId, id, 2);
       // as the transport runs it: the handler returns once the reservation has committed, and the
       // command's offset waits for Kafka's acknowledgement of the reply, which never comes
-      const first = await collectOffsetHolds(() => lost.stock.try(command));
+      const first = await collectOffsetHolds(() => lost.stock.handle(command));
       expect(first.holds).toHaveLength(1);
       expect(await stillPendingAfter(first.holds[0], 300)).toBe(true);
       expect(await quantities(id)).toEqual({ available: 3, reserved: 2, sold: 0, stocked_total: 5 });
       expect(await replies(orderId)).toEqual([]);
 
-      await stock.try(command); // the same message, after a restart: its offset was never committed
+      await stock.handle(command); // the same message, after a restart: its offset was never committed
       expect(await quantities(id)).toEqual({ available: 3, reserved: 2, sold: 0, stocked_total: 5 });
       const [reserved, ...more] = await replies(orderId);
       expect(more).toEqual([]);
@@ -346,9 +353,9 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
       expect(reserved?.payload).toMatchObject({ quantity: 2, unitPrice: 1_200 });
 
       const sell = confirm(orderId, id);
-      const lostSale = await collectOffsetHolds(() => lost.stock.confirm(sell));
+      const lostSale = await collectOffsetHolds(() => lost.stock.handle(sell));
       expect(await stillPendingAfter(lostSale.holds[0], 300)).toBe(true);
-      await stock.confirm(sell);
+      await stock.handle(sell);
       expect(await quantities(id)).toEqual({ available: 3, reserved: 0, sold: 2, stocked_total: 5 });
       const sent = await replies(orderId);
       expect(sent.map((r) => r.type)).toEqual(['StockReserved', 'StockConfirmed']);
@@ -370,13 +377,13 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
     async function single(command: StockCommand): Promise<void> {
       switch (command.type) {
         case 'StockTry':
-          return stock.try(command);
+          return stock.handle(command);
         case 'StockConfirm':
-          return stock.confirm(command);
+          return stock.handle(command);
         case 'StockCancel':
-          return stock.cancel(command);
+          return stock.handle(command);
         case 'StockReturn':
-          return stock.return(command);
+          return stock.handle(command);
       }
     }
 
@@ -661,8 +668,8 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
     it('writes nothing when the sweeper expires a reservation between its read and its write', async () => {
       const id = await product(5);
       const [expiring, other, taker] = [randomUUID(), randomUUID(), randomUUID()];
-      await stock.try(tryCommand(expiring, id, 2));
-      await stock.try(tryCommand(other, id, 1));
+      await stock.handle(tryCommand(expiring, id, 2));
+      await stock.handle(tryCommand(other, id, 1));
       // held open: the sweeper expires one reservation, and another try takes what it released, so
       // the product's quantities are as the batch reads them and only the fence guard can tell
       const release = await holding(
@@ -739,7 +746,7 @@ describe('stock TCC participant (real PostgreSQL, real Kafka)', () => {
 
   participantContract<StockCommand>('stock', {
     db: () => db,
-    engine: (other) => (other ? new StockTccService(other, settings, new DirectPublisher(kafka)) : stock),
+    engine: (other) => (other ? engineOn(other, settings, new DirectPublisher(kafka)) : stock),
     branchPerResource: true,
     createResource: async (id, free) =>
       void (await db.query(

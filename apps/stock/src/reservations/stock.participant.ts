@@ -8,14 +8,17 @@
 import { createMessage, replyTo } from '@tcc/contracts';
 import type { StockCommand, StockReply } from '@tcc/contracts';
 import { rejectionWord } from '@tcc/tcc';
-import type { BranchCommand, Outcome, Participant, Resource } from '@tcc/tcc';
-import type { StockSettings } from '../stock.settings';
+import type { BranchCommand, Outcome, Participant, ParticipantEngine, Resource } from '@tcc/tcc';
 
 export type ReservationStatus = 'RESERVED' | 'CONFIRMED' | 'CANCELLED' | 'EXPIRED' | 'REJECTED' | 'RETURNED';
 
 const words = { SHORT: 'OUT_OF_STOCK', UNKNOWN: 'UNKNOWN_PRODUCT' } as const;
 
-export function stockParticipant(settings: StockSettings): Participant<StockCommand, StockReply> {
+/** Where the app injects the engine running this declaration: `@Inject(STOCK_ENGINE)`. */
+export const STOCK_ENGINE = Symbol('stock engine');
+export type StockEngine = ParticipantEngine<StockCommand, StockReply>;
+
+export function stockParticipant(settings: { maxHoldMs: number }): Participant<StockCommand, StockReply> {
   return {
     name: 'stock',
     words,
