@@ -332,7 +332,7 @@ export function participantContract<C extends SagaMessage>(name: string, p: Part
         )[0]?.n;
       const before = await deadlocks();
 
-      // a pool of its own, closed at the end, so its sessions report their statistics
+      // a pool of its own, closed at the end, so its connections report their statistics
       const lockOrderPool = `tcc-lock-order-${suffix}`;
       const own = new DataSource({
         ...(p.db().options as object),
@@ -384,7 +384,7 @@ export function participantContract<C extends SagaMessage>(name: string, p: Part
               .db()
               .query<unknown[]>('SELECT 1 FROM pg_stat_activity WHERE application_name = $1', [lockOrderPool])
           ).length === 0,
-        { description: 'the sessions of its own pool to end', timeoutMs: 10_000, intervalMs: 20 },
+        { description: 'the connections of its own pool to close', timeoutMs: 10_000, intervalMs: 20 },
       );
       expect(await deadlocks()).toBe(before);
       for (const id of resources) {

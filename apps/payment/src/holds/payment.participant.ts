@@ -109,7 +109,7 @@ function reply(command: PaymentCommand, outcome: Outcome<PaymentReply>): Payment
       return replyTo(command, 'PaymentRejected', {
         orderId,
         customerId,
-        reason: rejectionWord(outcome.reason, words) as 'INSUFFICIENT_FUNDS',
+        reason: rejectionWord(outcome.reason, words),
       });
     case 'confirmed':
       return replyTo(command, 'PaymentCaptured', { orderId, customerId, amount: outcome.amount });

@@ -118,7 +118,7 @@ function reply(
       return replyTo(command, 'StockRejected', {
         orderId,
         productId,
-        reason: rejectionWord(outcome.reason, words) as 'OUT_OF_STOCK',
+        reason: rejectionWord(outcome.reason, words),
       });
     case 'confirmed':
       return replyTo(command, 'StockConfirmed', { orderId, productId, quantity: outcome.amount });

@@ -151,7 +151,10 @@ export interface ReasonWords {
 }
 
 /** The participant's word for a try's rejection. */
-export function rejectionWord(reason: TryRejection, words: ReasonWords): string {
+export function rejectionWord<W extends ReasonWords>(
+  reason: TryRejection,
+  words: W,
+): W['SHORT'] | W['UNKNOWN'] | 'DEADLINE_PASSED' | 'ALREADY_CANCELLED' {
   return reason === 'SHORT' || reason === 'UNKNOWN' ? words[reason] : reason;
 }
 
