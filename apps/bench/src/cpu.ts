@@ -35,11 +35,11 @@ export function processCpuMs(metricsText: string): number | undefined {
   return seconds === undefined ? undefined : seconds * 1000;
 }
 
-/** A snapshot: each service's CPU (its /metrics), this load generator's, and the machine's. */
-export async function cpuSnapshot(urls: Record<string, string>): Promise<CpuMs> {
+/** A snapshot: each service's CPU (from its /metrics URL), this load generator's, and the machine's. */
+export async function cpuSnapshot(metricsUrls: Record<string, string>): Promise<CpuMs> {
   const snapshot: CpuMs = {};
-  for (const [name, url] of Object.entries(urls)) {
-    const text = await fetch(`${url}/metrics`)
+  for (const [name, url] of Object.entries(metricsUrls)) {
+    const text = await fetch(url)
       .then((r) => r.text())
       .catch(() => '');
     const ms = processCpuMs(text);

@@ -34,6 +34,7 @@ class ProgressBar {
 export async function runLoad(
   load: { rates: number[]; durationS: number; warmupS: number },
   urls: ServiceUrls,
+  metrics: Record<string, string>,
   db: Client,
   pick: PickOrder,
 ): Promise<{ steps: StepResult[]; maxRssMb: Record<string, number> }> {
@@ -43,7 +44,7 @@ export async function runLoad(
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      await sampleRss(urls, maxRssMb, stepRssMb);
+      await sampleRss(metrics, maxRssMb, stepRssMb);
       await sleep(1_000);
     }
   })();
@@ -52,7 +53,7 @@ export async function runLoad(
     let warmup: Promise<unknown> = Promise.resolve();
     if (warmupS > 0 && rates[0] !== undefined) {
       process.stderr.write(`warming up: ${warmupS} s at ${rates[0]}/s, not reported ...\n`);
-      const run = runStep(rates[0], warmupS, urls, db, pick);
+      const run = runStep(rates[0], warmupS, urls, metrics, db, pick);
       await run.sending;
       warmup = run.result;
     }
@@ -60,7 +61,7 @@ export async function runLoad(
     for (const rate of rates) {
       const rss: Record<string, number> = {};
       stepRssMb = rss;
-      const run = runStep(rate, durationS, urls, db, pick);
+      const run = runStep(rate, durationS, urls, metrics, db, pick);
       await run.sending;
       running.push(run.result.then((step) => ({ ...step, maxRssMb: rss })));
     }
@@ -91,6 +92,7 @@ function runStep(
   rate: number,
   durationS: number,
   urls: ServiceUrls,
+  metrics: Record<string, string>,
   db: Client,
   pick: PickOrder,
 ): { sending: Promise<void>; result: Promise<StepResult> } {
@@ -102,7 +104,7 @@ function runStep(
   let start = Date.now();
   let polling = true;
   const pending = new Map<string, Sent>();
-  const cpuBefore = cpuSnapshot(urls);
+  const cpuBefore = cpuSnapshot(metrics);
   let cpuAfter: Promise<CpuMs> | undefined;
   const poller = (async () => {
     while (polling || pending.size > 0) {
@@ -143,12 +145,12 @@ function runStep(
       if (wait > 0) await sleep(wait);
       const s: Sent = { key: randomUUID(), sentAt: Date.now() };
       sent.push(s);
-      const { customerId, productId } = pick();
+      const { customerId, productId, auth } = pick();
       const place = () =>
         post(
           `${urls.order}/orders`,
           { customerId, lines: [{ productId, quantity: 1 }] },
-          { 'idempotency-key': s.key },
+          { 'idempotency-key': s.key, ...auth },
         );
       inFlight.push(
         // a kept-alive socket the server closed just then fails the request (ECONNRESET): sent
@@ -167,7 +169,7 @@ function runStep(
     }
     // the CPU of the step's window, the orders of the step: at a steady rate, the orders still in
     // flight at its end cost what those of the step before cost at its start
-    cpuAfter = cpuSnapshot(urls);
+    cpuAfter = cpuSnapshot(metrics);
   })();
   const result = (async (): Promise<StepResult> => {
     await sending;
@@ -177,7 +179,7 @@ function runStep(
     bar.end();
     const finals = sent.filter((s) => s.finalAt !== undefined);
     const accepted = sent.filter((s) => s.orderId).length;
-    const cpuMsPerOrder = cpuPerOrder(await cpuBefore, await (cpuAfter ?? cpuSnapshot(urls)), accepted);
+    const cpuMsPerOrder = cpuPerOrder(await cpuBefore, await (cpuAfter ?? cpuSnapshot(metrics)), accepted);
     const latencies = finals.map((s) => Math.max(0, (s.finalAt ?? 0) - s.sentAt));
     const lastFinal = finals.reduce((last, s) => Math.max(last, s.finalAt ?? 0), start + durationS * 1_000);
     return {

@@ -20,7 +20,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       return 0;
     }
     await checkHealth(o.urls);
-    const pick = await createCatalog(o.urls, o.productCount, o.customerCount);
+    const pick = await createCatalog(o.urls, o.productCount, o.customerCount, o.signingKey);
 
     process.stderr.write('measuring the floors (Kafka round trip, PostgreSQL commit) ...\n');
     const postgres = await postgresFloor(o.orderDb);
@@ -33,7 +33,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     await db.connect();
     let load;
     try {
-      load = await runLoad(o, o.urls, db, pick);
+      load = await runLoad(o, o.urls, o.metrics, db, pick);
     } finally {
       await db.end();
       closeClients();

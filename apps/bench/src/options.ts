@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -17,6 +18,13 @@ latency.svg into --out.
   --products N        products the orders spread over (default 200)
   --customers N       customers (wallets) the orders spread over (default 2000)
   --order-url, --stock-url, --payment-url   (default http://127.0.0.1:3000, :3001, :3002)
+  --order-metrics-url, --stock-metrics-url, --payment-metrics-url
+                      each service's /metrics on its METRICS_PORT (default
+                      http://127.0.0.1:9464/metrics, :9465, :9466: ./dev up's)
+  --signing-key FILE  the private key (PEM) the services' tokens are signed with, to sign an
+                      operator's token and each customer's (default AUTH_SIGNING_KEY_FILE, which
+                      ./dev bench sets to ./dev up's development key); none: no tokens are sent,
+                      for services started with AUTH_DISABLED=true
   --order-db URL      to see when orders finish (default tcc_order on POSTGRES_URL, which
                       ./dev bench sets to the PostgreSQL ./dev up started)
   --brokers LIST      for the Kafka floor (default KAFKA_BROKERS, else 127.0.0.1:9092)
@@ -33,6 +41,10 @@ const options = {
   'order-url': { type: 'string', default: 'http://127.0.0.1:3000' },
   'stock-url': { type: 'string', default: 'http://127.0.0.1:3001' },
   'payment-url': { type: 'string', default: 'http://127.0.0.1:3002' },
+  'order-metrics-url': { type: 'string', default: 'http://127.0.0.1:9464/metrics' },
+  'stock-metrics-url': { type: 'string', default: 'http://127.0.0.1:9465/metrics' },
+  'payment-metrics-url': { type: 'string', default: 'http://127.0.0.1:9466/metrics' },
+  'signing-key': { type: 'string' },
   'order-db': { type: 'string' },
   brokers: { type: 'string' },
   out: { type: 'string' },
@@ -54,6 +66,9 @@ export interface BenchOptions {
   brokers: string[];
   out: string;
   urls: { order: string; stock: string; payment: string };
+  metrics: { order: string; stock: string; payment: string };
+  /** the key tokens are signed with (PEM), if the services check tokens */
+  signingKey: string | undefined;
   check: boolean;
 }
 
@@ -77,8 +92,23 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     brokers: (v.brokers ?? env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(','),
     out: resolve(v.out ?? join('bench-results', new Date().toISOString().replace(/[:.]/g, '-'))),
     urls: { order: v['order-url'], stock: v['stock-url'], payment: v['payment-url'] },
+    metrics: {
+      order: v['order-metrics-url'],
+      stock: v['stock-metrics-url'],
+      payment: v['payment-metrics-url'],
+    },
+    signingKey: signingKey(v['signing-key'] ?? env['AUTH_SIGNING_KEY_FILE']),
     check: !v['no-check'],
   };
+}
+
+function signingKey(file: string | undefined): string | undefined {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--signing-key: cannot read ${file}: ${(error as Error).message}`);
+  }
 }
 
 /** tcc_order on POSTGRES_URL's server. */

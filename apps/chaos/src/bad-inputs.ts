@@ -1,5 +1,7 @@
 import { createMessage, DeadLetterHeaders, deadLetterTopicOf, Topics } from '@tcc/contracts';
 import type { ChaosKafka, RawMessage } from './kafka';
+import { bearer } from '@tcc/testing';
+import { AuthAttacks } from './auth-attacks';
 import { postUntilAnswered } from './http';
 import type { RetryStats } from './http';
 import type { HttpBadInput, KafkaBadInput } from './plan';
@@ -184,33 +186,53 @@ interface HttpCase {
 
 /**
  * Bad requests to POST /orders, each checked at once against its documented answer: 400 naming
- * the problem, or 422 for an Idempotency-Key reused with another body.
+ * the problem, or 422 for an Idempotency-Key reused with another body; and attacks without the
+ * right credentials (auth-attacks.ts).
  */
 export class HttpBadInputs {
   readonly results: Treatment[] = [];
   /** the real order the key-reuse case placed first, for the accepted-requests list */
   readonly accepted: { idempotencyKey: string; orderId: string }[] = [];
 
+  private readonly attacks: AuthAttacks;
+
   constructor(
     private readonly prng: Prng,
     private readonly orderUrl: () => string,
     private readonly stats: RetryStats,
-  ) {}
+    stockUrl: () => string,
+  ) {
+    this.attacks = new AuthAttacks({ order: orderUrl, stock: stockUrl }, stats);
+  }
 
-  private async post(body: string, key: string | null) {
+  /** POST /orders with `customerId`'s token */
+  private async post(body: string, key: string | null, customerId: string) {
     return postUntilAnswered(
       `${this.orderUrl()}/orders`,
       body,
-      key === null ? {} : { 'idempotency-key': key },
+      { ...(key === null ? {} : { 'idempotency-key': key }), ...(await bearer(customerId)) },
       this.stats,
     );
   }
 
   private record(kind: HttpBadInput, what: string, expected: string, got: string, ok: boolean): void {
-    this.results.push({ kind, target: `POST /orders: ${what}`, expected, got, ok });
+    this.results.push({
+      kind,
+      target: kind === 'auth-attacks' ? what : `POST /orders: ${what}`,
+      expected,
+      got,
+      ok,
+    });
   }
 
-  async send(kind: HttpBadInput, customerId: string, productId: string): Promise<void> {
+  /** `attacker`: a second customer, for 'auth-attacks' */
+  async send(kind: HttpBadInput, customerId: string, productId: string, attacker: string): Promise<void> {
+    if (kind === 'auth-attacks') {
+      for (const r of await this.attacks.run(customerId, attacker, productId))
+        this.record(kind, r.what, r.expected, r.got, r.ok);
+      this.accepted.push(...this.attacks.placed.splice(0));
+      return;
+    }
     if (kind === 'invalid-body') {
       const valid = { customerId, lines: [{ productId, quantity: 1 }] };
       const cases: HttpCase[] = [
@@ -258,7 +280,7 @@ export class HttpBadInputs {
         },
       ];
       for (const c of cases) {
-        const res = await this.post(c.body, c.key);
+        const res = await this.post(c.body, c.key, customerId);
         const message = field(res.body, 'message');
         const ok =
           res.status === c.status &&
@@ -275,14 +297,14 @@ export class HttpBadInputs {
     }
     const key = this.prng.uuid();
     const body = JSON.stringify({ customerId, lines: [{ productId, quantity: 1 }] });
-    const first = await this.post(body, key);
+    const first = await this.post(body, key, customerId);
     const orderId = field(first.body, 'id');
     if (first.status !== 202 || !orderId) {
       this.record(kind, 'the first request with the key', '202', `${first.status}`, false);
       return;
     }
     this.accepted.push({ idempotencyKey: key, orderId });
-    const same = await this.post(body, key);
+    const same = await this.post(body, key, customerId);
     const sameId = (same.body as { id?: unknown } | undefined)?.id;
     this.record(
       kind,
@@ -292,7 +314,7 @@ export class HttpBadInputs {
       same.status === 202 && same.headers.get('idempotent-replayed') === 'true' && sameId === orderId,
     );
     const other = JSON.stringify({ customerId, lines: [{ productId, quantity: 2 }] });
-    const reused = await this.post(other, key);
+    const reused = await this.post(other, key, customerId);
     const expected = `Idempotency-Key "${key}" was already used with a different request (order ${orderId})`;
     const message = field(reused.body, 'message');
     this.record(

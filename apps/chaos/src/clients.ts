@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { bearer } from '@tcc/testing';
 import { postUntilAnswered } from './http';
 import type { RetryStats } from './http';
 import type { Prng } from './prng';
@@ -119,7 +120,7 @@ export class OrderClients {
       const answer = await postUntilAnswered(
         `${this.orderUrl()}/orders`,
         JSON.stringify(body),
-        { 'idempotency-key': key },
+        { 'idempotency-key': key, ...(await bearer(body.customerId)) },
         this.stats,
       );
       const id = (answer.body as { id?: unknown } | undefined)?.id;

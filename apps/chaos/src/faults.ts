@@ -5,7 +5,7 @@ import type { Catalog, OrderClients } from './clients';
 import type { Fleet } from './fleet';
 import type { OwnKafka, Postgres } from './infra';
 import type { Duplicator } from './kafka';
-import { describeEvent, SERVICES } from './plan';
+import { describeEvent, isHttpBadInput, SERVICES } from './plan';
 import type { FaultEvent, KafkaBadInput } from './plan';
 import type { Run } from './run';
 
@@ -96,10 +96,10 @@ async function fire(run: Run, e: FaultEvent, ctx: FaultTargets): Promise<void> {
       run.log(`sent cancel then try for ${e.count} made-up orders`);
       return;
     case 'bad-input':
-      if (e.input === 'invalid-body' || e.input === 'idempotency-key-reuse') {
-        const customer = ctx.catalog.customers[0]?.id ?? '';
+      if (isHttpBadInput(e.input)) {
+        const [customer, other] = ctx.catalog.customers;
         const product = ctx.catalog.products[0]?.id ?? '';
-        await ctx.httpBad.send(e.input, customer, product);
+        await ctx.httpBad.send(e.input, customer?.id ?? '', product, other?.id ?? '');
       } else await ctx.kafkaBad.send(e.input satisfies KafkaBadInput);
       run.log(`sent bad input ${e.input}`);
       return;

@@ -9,6 +9,8 @@ export interface Instance {
   id: string;
   service: ServiceName;
   port: number;
+  /** where its /metrics is served (METRICS_PORT) */
+  metricsPort: number;
   state: State;
   proc?: ServiceProcess;
 }
@@ -52,7 +54,11 @@ export class Fleet {
   };
 
   constructor(
-    private readonly envOf: (service: ServiceName, port: number) => Record<string, string>,
+    private readonly envOf: (
+      service: ServiceName,
+      port: number,
+      metricsPort: number,
+    ) => Record<string, string>,
     private readonly logDir: string,
     private readonly log: (message: string) => void,
     /** how long a SIGTERMed instance may take to exit (a little more than its SHUTDOWN_TIMEOUT_MS) */
@@ -80,6 +86,7 @@ export class Fleet {
       id: `${service}#${this.next[service]}`,
       service,
       port: await freePort(),
+      metricsPort: await freePort(),
       state: 'starting',
     };
     this.instances.push(instance);
@@ -96,7 +103,7 @@ export class Fleet {
       instance.state = 'starting';
       instance.proc = ServiceProcess.start(
         instance.service,
-        this.envOf(instance.service, instance.port),
+        this.envOf(instance.service, instance.port, instance.metricsPort),
         logFile,
       );
       try {

@@ -103,7 +103,9 @@ async function chaos(run: Run): Promise<ChaosSummary> {
     (a) => duplicator.decide(a.orderId, a.duplicate, a.duplicateDelayMs),
   );
   const kafkaBad = new KafkaBadInputs(topics, root.fork('kafka-bad-inputs'));
-  const httpBad = new HttpBadInputs(root.fork('http-bad-inputs'), orderUrl, clients.stats);
+  const httpBad = new HttpBadInputs(root.fork('http-bad-inputs'), orderUrl, clients.stats, () =>
+    fleet.url('stock'),
+  );
   const cancels = new CancelBeforeTry(topics, root.fork('cancel-before-try'), catalog);
 
   const { kafka, pg } = infra;

@@ -14,11 +14,15 @@ export const KAFKA_BAD_INPUTS = [
   'unknown-type',
   'oversized',
 ] as const;
-/** Bad requests to POST /orders; each must get its 4xx. */
-export const HTTP_BAD_INPUTS = ['invalid-body', 'idempotency-key-reuse'] as const;
+/** Bad requests to POST /orders, and requests without the right credentials; each must get its 4xx. */
+export const HTTP_BAD_INPUTS = ['invalid-body', 'idempotency-key-reuse', 'auth-attacks'] as const;
 export type KafkaBadInput = (typeof KAFKA_BAD_INPUTS)[number];
 export type HttpBadInput = (typeof HTTP_BAD_INPUTS)[number];
 export type BadInputKind = KafkaBadInput | HttpBadInput;
+
+export function isHttpBadInput(kind: BadInputKind): kind is HttpBadInput {
+  return (HTTP_BAD_INPUTS as readonly string[]).includes(kind);
+}
 
 export type FaultEvent =
   /** SIGKILL one instance of the service (victim: index into its live instances), restart it downMs later */

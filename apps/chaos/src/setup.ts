@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runScript } from '@tcc/testing';
+import { bearer, runScript, testAuthEnv } from '@tcc/testing';
 import type { Catalog } from './clients';
 import { Fleet } from './fleet';
 import { postUntilAnswered } from './http';
@@ -24,13 +24,16 @@ export interface Infrastructure {
 /** Service settings for quick recovery: a killed member's partitions move after 6 s, retries are short. */
 function serviceEnv(
   service: ServiceName,
-  port: number,
+  ports: { port: number; metricsPort: number },
   databaseUrl: string,
   brokers: string,
 ): Record<string, string> {
   return {
     HOST: '127.0.0.1',
-    PORT: String(port),
+    PORT: String(ports.port),
+    METRICS_PORT: String(ports.metricsPort),
+    // the clients send tokens signed with this process's key, as users of an identity provider
+    ...testAuthEnv,
     DATABASE_URL: databaseUrl,
     DATABASE_POOL_SIZE: '5',
     KAFKA_BROKERS: brokers,
@@ -89,7 +92,7 @@ export async function startInfrastructure(run: Run): Promise<Infrastructure> {
 /** The services as processes: order x1, stock x2, payment x2. */
 export async function startServices(run: Run, { kafka, dbs }: Infrastructure): Promise<Fleet> {
   const fleet = new Fleet(
-    (service, port) => serviceEnv(service, port, dbs[service], kafka.brokers),
+    (service, port, metricsPort) => serviceEnv(service, { port, metricsPort }, dbs[service], kafka.brokers),
     join(run.s.out, 'logs'),
     (m) => run.log(m),
     SHUTDOWN_TIMEOUT_MS + 5_000,
@@ -120,7 +123,7 @@ export async function seedCatalog(run: Run, fleet: Fleet, catalog: Catalog): Pro
     const r = await postUntilAnswered(
       `${fleet.url('stock')}/products`,
       JSON.stringify({ id: p.id, name: p.id, price: p.price, quantity: p.quantity }),
-      {},
+      await bearer(),
       stats,
     );
     if (r.status !== 201)
@@ -130,7 +133,7 @@ export async function seedCatalog(run: Run, fleet: Fleet, catalog: Catalog): Pro
     const r = await postUntilAnswered(
       `${fleet.url('payment')}/wallets`,
       JSON.stringify({ customerId: c.id, balance: c.balance }),
-      {},
+      await bearer(),
       stats,
     );
     if (r.status !== 201) throw new SetupError(`open wallet ${c.id}: ${r.status} ${JSON.stringify(r.body)}`);

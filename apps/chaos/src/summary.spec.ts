@@ -1,16 +1,9 @@
+import { HTTP_BAD_INPUTS, KAFKA_BAD_INPUTS } from './plan';
 import { formatSummary, judge } from './summary';
 import type { Unjudged } from './summary';
 
 function passing(): Unjudged {
-  const kinds = [
-    'malformed-json',
-    'invalid-envelope',
-    'schema-invalid',
-    'unknown-type',
-    'oversized',
-    'invalid-body',
-    'idempotency-key-reuse',
-  ] as const;
+  const kinds = [...KAFKA_BAD_INPUTS, ...HTTP_BAD_INPUTS];
   return {
     seed: 7,
     mode: 'short',

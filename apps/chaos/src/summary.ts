@@ -1,5 +1,6 @@
 import type { CancelBeforeTryResult } from './cancel-before-try';
 import type { Treatment } from './bad-inputs';
+import { HTTP_BAD_INPUTS, KAFKA_BAD_INPUTS } from './plan';
 import type { ServiceName } from './plan';
 
 export interface InvariantResult {
@@ -81,15 +82,7 @@ export function judge(s: Unjudged): string[] {
     f.push(
       `bad input ${t.kind} (${t.target}) did not get its treatment: expected ${t.expected}, got ${t.got}`,
     );
-  for (const kind of [
-    'malformed-json',
-    'invalid-envelope',
-    'schema-invalid',
-    'unknown-type',
-    'oversized',
-    'invalid-body',
-    'idempotency-key-reuse',
-  ])
+  for (const kind of [...KAFKA_BAD_INPUTS, ...HTTP_BAD_INPUTS])
     if (!s.badInputs.some((b) => b.kind === kind)) f.push(`bad input ${kind} was never sent`);
   for (const c of s.cancelBeforeTry.failed)
     f.push(

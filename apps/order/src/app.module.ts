@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
-import { ServiceCoreModule } from '@tcc/service';
+import { CALLER_RATE_LIMIT, ServiceCoreModule } from '@tcc/service';
+import type { CallerRateLimit } from '@tcc/service';
 import { OrderAdmission } from './application/order-admission';
 import { OrderSagaService } from './application/order-saga.service';
 import { OrdersController } from './http/orders.controller';
@@ -15,7 +16,7 @@ import { SagaScheduler } from './scheduling/saga-scheduler';
 
 /**
  * The order service, by where a message comes in and what it may touch:
- * - http/         POST /orders and GET /orders/:id (a request in)
+ * - http/         POST /orders and GET /orders/:id (a request in, from a customer's or an operator's token)
  * - messaging/    the participants' replies (Kafka in) and the commands sent after commit (Kafka out)
  * - scheduling/   try deadlines and re-sends (time)
  * - application/  the use cases the three above call: read an order, step the saga, write
@@ -48,6 +49,14 @@ export class AppModule {
       controllers: [OrdersController, OrderRepliesHandler],
       providers: [
         { provide: ORDER_SETTINGS, useValue: settings },
+        {
+          provide: CALLER_RATE_LIMIT,
+          useValue: {
+            max: config.ORDER_RATE_LIMIT_PER_MINUTE,
+            windowMs: 60_000,
+            what: 'orders',
+          } satisfies CallerRateLimit,
+        },
         CommandSender,
         OrderRepository,
         OrderSagaService,

@@ -25,6 +25,11 @@ export const orderConfigSchema = z.object({
   ORDER_MAX_IN_PROGRESS: env.int({ min: 1, max: 10_000_000, fallback: 2_000 }),
   /** ... and while its event loop is behind by more than this on average (over 500 ms) */
   ORDER_MAX_LOOP_DELAY_MS: env.int({ min: 1, max: 600_000, fallback: 100 }),
+  /**
+   * POST /orders a customer (the token's subject) may send per minute to one instance; over it,
+   * 429 with Retry-After. Generous: it stops a runaway client, not a busy customer. 0: no limit
+   */
+  ORDER_RATE_LIMIT_PER_MINUTE: env.int({ min: 0, max: 10_000_000, fallback: 1_200 }),
   /** how often deadlines and retries are looked for */
   ORDER_SCHEDULER_INTERVAL_MS: env.int({ min: 10, max: 60_000, fallback: 250 }),
 });

@@ -4,7 +4,7 @@ import { waitFor } from '@tcc/testing';
 import { TopicClient, topicsCli } from './support/kafka';
 import { SERVICES, Stack } from './support/stack';
 
-/** GET /metrics, W3C trace context across the three services, and the OpenAPI documents. */
+/** GET /metrics (on each service's metrics port), W3C trace context across the three services, and the OpenAPI documents. */
 describe('seeing inside: metrics, traces, API docs', () => {
   let stack: Stack;
 
@@ -17,7 +17,7 @@ describe('seeing inside: metrics, traces, API docs', () => {
   });
 
   async function metrics(name: (typeof SERVICES)[number]): Promise<string> {
-    const res = await fetch(`${stack.url(name)}/metrics`);
+    const res = await fetch(stack.metricsUrl(name));
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain');
     return res.text();

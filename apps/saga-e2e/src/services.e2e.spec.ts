@@ -8,6 +8,7 @@ import {
   runScript,
   ServiceProcess,
   testBrokers,
+  testAuthEnv,
   testKafka,
   uniqueName,
 } from '@tcc/testing';
@@ -17,13 +18,15 @@ const services: ServiceName[] = ['order', 'stock', 'payment'];
 const PARTITIONS = 6;
 
 /** The environment a service gets in these tests: only what it is given, nothing inherited. */
-function serviceEnv(
+async function serviceEnv(
   database: TestDatabase,
   port: number,
   extra: Record<string, string> = {},
-): Record<string, string> {
+): Promise<Record<string, string>> {
   return {
     PORT: String(port),
+    METRICS_PORT: String(await freePort()),
+    ...testAuthEnv,
     HOST: '127.0.0.1',
     DATABASE_URL: database.url,
     KAFKA_BROKERS: testBrokers().join(','),
@@ -63,7 +66,7 @@ describe('the three services, each as its own process against real Kafka and Pos
   it('start, create the topics, and answer GET /health with database and Kafka up', async () => {
     const started = await Promise.all(
       services.map(async (name) => {
-        const proc = ServiceProcess.start(name, serviceEnv(db(name), await freePort()));
+        const proc = ServiceProcess.start(name, await serviceEnv(db(name), await freePort()));
         running.push(proc);
         return proc;
       }),
@@ -95,7 +98,7 @@ describe('the three services, each as its own process against real Kafka and Pos
   });
 
   it('stop gracefully on SIGTERM: the consumer leaves the group, then the process exits 0', async () => {
-    const proc = ServiceProcess.start('stock', serviceEnv(db('stock'), await freePort()));
+    const proc = ServiceProcess.start('stock', await serviceEnv(db('stock'), await freePort()));
     running.push(proc);
     await proc.waitHealthy();
     const result = await proc.stop('SIGTERM');
@@ -119,12 +122,59 @@ describe('the three services, each as its own process against real Kafka and Pos
     );
   });
 
+  it('refuse to start with no way to check tokens, naming what to set, and exit 1', async () => {
+    const env = await serviceEnv(db('order'), await freePort());
+    delete env['AUTH_PUBLIC_KEY'];
+    delete env['AUTH_ISSUER'];
+    const result = await runScript('order', 'main', env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      [
+        'order: Invalid configuration:',
+        '  - no way to verify tokens: set AUTH_JWKS_URL (the identity provider’s key set) or AUTH_PUBLIC_KEY / AUTH_PUBLIC_KEY_FILE, or AUTH_DISABLED=true for development only',
+        '  - AUTH_ISSUER is required: the `iss` every token must carry',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('with AUTH_DISABLED=true, start with a warning and let every request through as an operator', async () => {
+    const env = await serviceEnv(db('stock'), await freePort(), { AUTH_DISABLED: 'true' });
+    delete env['AUTH_PUBLIC_KEY'];
+    const proc = ServiceProcess.start('stock', env);
+    running.push(proc);
+    await proc.waitHealthy();
+    const warning = proc.logs().find((l) => String(l['msg']).startsWith('AUTH_DISABLED=true'));
+    expect(warning?.['level']).toBe('warn');
+    const id = uniqueName('p');
+    const created = await fetch(`${proc.url}/products`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id, name: id, price: 1, quantity: 1 }),
+    });
+    expect(created.status).toBe(201);
+    await proc.stop('SIGTERM');
+  });
+
+  it('serve /metrics on METRICS_PORT only, without a token; the API port has no /metrics', async () => {
+    const env = await serviceEnv(db('payment'), await freePort());
+    const proc = ServiceProcess.start('payment', env);
+    running.push(proc);
+    await proc.waitHealthy();
+    const metrics = await fetch(`http://127.0.0.1:${env['METRICS_PORT']}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^process_cpu_seconds_total\{service="payment"\} /m);
+    expect((await fetch(`http://127.0.0.1:${env['METRICS_PORT']}/wallets`)).status).toBe(404);
+    expect((await fetch(`${proc.url}/metrics`)).status).toBe(404);
+    await proc.stop('SIGTERM');
+  });
+
   it('refuse a port already in use with a clear message, and exit 1', async () => {
     const port = await freePort();
     const blocker: Server = createServer().listen(port, '127.0.0.1');
     await once(blocker, 'listening');
     try {
-      const proc = ServiceProcess.start('order', serviceEnv(db('order'), port));
+      const proc = ServiceProcess.start('order', await serviceEnv(db('order'), port));
       running.push(proc);
       const result = await proc.waitExit(60_000);
       expect(result.code).toBe(1);
@@ -136,7 +186,7 @@ describe('the three services, each as its own process against real Kafka and Pos
 
   it('refuse a database that does not exist with a clear message, and exit 1', async () => {
     const missing = { ...db('stock'), url: db('stock').url.replace(/\/[^/]+$/, '/tcc_test_does_not_exist') };
-    const proc = ServiceProcess.start('stock', serviceEnv(missing, await freePort()));
+    const proc = ServiceProcess.start('stock', await serviceEnv(missing, await freePort()));
     running.push(proc);
     const result = await proc.waitExit(60_000);
     expect(result.code).toBe(1);
@@ -150,7 +200,7 @@ describe('the three services, each as its own process against real Kafka and Pos
     const nobody = await freePort();
     const proc = ServiceProcess.start(
       'payment',
-      serviceEnv(db('payment'), await freePort(), { KAFKA_BROKERS: `127.0.0.1:${nobody}` }),
+      await serviceEnv(db('payment'), await freePort(), { KAFKA_BROKERS: `127.0.0.1:${nobody}` }),
     );
     running.push(proc);
     const result = await proc.waitExit(120_000);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { authConfigShape } from './auth-config';
 import { env } from './env-vars';
 
 /**
@@ -27,6 +28,9 @@ export const serviceConfigShape = {
   /** outbox rows published per round; the relay wakes on NOTIFY and polls as a fallback */
   OUTBOX_BATCH_SIZE: env.int({ min: 1, max: 10_000, fallback: 500 }),
   OUTBOX_POLL_INTERVAL_MS: env.int({ min: 10, max: 60_000, fallback: 500 }),
+  /** Prometheus' /metrics is served on this port of its own, apart from the API and its tokens */
+  METRICS_PORT: env.port(9464),
+  ...authConfigShape,
 };
 
 export const serviceConfigSchema = z.object(serviceConfigShape);

@@ -8,6 +8,7 @@ import {
 } from '@nestjs/terminus';
 import type { HealthCheckResult, HealthIndicatorResult } from '@nestjs/terminus';
 import { KafkaConnections } from '@tcc/kafka';
+import { Public } from './http/auth/access';
 
 @Injectable()
 export class KafkaHealthIndicator {
@@ -27,6 +28,7 @@ export class KafkaHealthIndicator {
 }
 
 /** GET /health: 200 when the database and Kafka both answer, 503 with the failing part named otherwise. */
+@Public()
 @Controller('health')
 export class HealthController {
   constructor(

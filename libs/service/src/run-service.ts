@@ -4,12 +4,15 @@ import { NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
 import type { z } from 'zod';
+import { authSettings } from '@tcc/auth';
 import { ConfigError, loadConfig } from '@tcc/config';
 import type { ServiceConfig } from '@tcc/config';
 import { describeDatabaseError } from '@tcc/database';
 import { BootLogger } from '@tcc/observability';
 import { connectKafkaConsumer } from '@tcc/kafka';
+import type { Server } from 'node:http';
 import { setupApiDocs } from './http/api-docs';
+import { serveMetrics } from './metrics-server';
 import { httpAdapter, traceAndLogRequests, useHttpErrorsFilter } from './http/http-server';
 import type { KafkaConsumerServer, KafkaConsumerServerOptions } from '@tcc/kafka';
 
@@ -38,8 +41,11 @@ export async function runService<C extends ServiceConfig>(
   definition: ServiceDefinition<C>,
 ): Promise<RunningService> {
   const config = loadConfigOrExit(definition.name, definition.configSchema) as C;
+  // no way to check tokens is a configuration error too, named before anything connects
+  configuredOrExit(definition.name, () => authSettings(config));
   let app: NestFastifyApplication | undefined;
   let consumer: KafkaConsumerServer | undefined;
+  let metrics: Server | undefined;
   try {
     app = await NestFactory.create<NestFastifyApplication>(definition.module(config), httpAdapter(), {
       logger: new BootLogger(definition.name, config.LOG_LEVEL),
@@ -51,24 +57,36 @@ export async function runService<C extends ServiceConfig>(
     setupApiDocs(app, definition.name, definition.description);
     if (definition.consumer) consumer = connectKafkaConsumer(app, definition.consumer(app, config));
     await app.startAllMicroservices();
+    metrics = await serveMetrics(config.METRICS_PORT, config.HOST);
     await app.listen(config.PORT, config.HOST);
   } catch (error) {
     process.stderr.write(`${definition.name}: cannot start: ${describeStartupError(error, config)}\n`);
+    metrics?.close();
     await consumer?.close().catch(() => undefined);
     await app?.close().catch(() => undefined);
     process.exit(1);
   }
   const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
   const log = new Logger(definition.name);
-  log.log({ msg: `${definition.name} service ready`, url });
-  installGracefulShutdown(app, consumer, config.SHUTDOWN_TIMEOUT_MS, log);
+  log.log({ msg: `${definition.name} service ready`, url, metricsPort: config.METRICS_PORT });
+  if (config.AUTH_DISABLED) {
+    log.warn({
+      msg: 'AUTH_DISABLED=true: every request is let through as an operator, without a token; never run so where anyone else can reach the service',
+    });
+  }
+  installGracefulShutdown(app, consumer, metrics, config.SHUTDOWN_TIMEOUT_MS, log);
   return { app, url };
 }
 
 /** Validated configuration, or one message naming every bad variable on stderr and exit code 1. */
 export function loadConfigOrExit<S extends z.ZodObject>(label: string, schema: S): z.infer<S> {
+  return configuredOrExit(label, () => loadConfig(schema));
+}
+
+/** What `read` returns, or, when it throws a ConfigError, its message on stderr and exit code 1. */
+function configuredOrExit<T>(label: string, read: () => T): T {
   try {
-    return loadConfig(schema);
+    return read();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`${label}: ${error.message}\n`);
@@ -78,6 +96,10 @@ export function loadConfigOrExit<S extends z.ZodObject>(label: string, schema: S
 
 export function describeStartupError(error: unknown, config: ServiceConfig): string {
   const e = error as { code?: string; message?: string; cause?: unknown };
+  const metricsPort = (error as { metricsPort?: number }).metricsPort;
+  if (e.code === 'EADDRINUSE' && metricsPort !== undefined) {
+    return `port ${metricsPort} (METRICS_PORT) on ${config.HOST} is already in use`;
+  }
   if (e.code === 'EADDRINUSE') return `port ${config.PORT} (PORT) on ${config.HOST} is already in use`;
   if (e.code === 'EACCES') return `no permission to listen on port ${config.PORT} (PORT)`;
   if (typeof e.code === 'string' && (/^[0-9A-Z]{5}$/.test(e.code) || e.code === 'ECONNREFUSED')) {
@@ -89,6 +111,7 @@ export function describeStartupError(error: unknown, config: ServiceConfig): str
 function installGracefulShutdown(
   app: INestApplication,
   consumer: KafkaConsumerServer | undefined,
+  metrics: Server,
   timeoutMs: number,
   log: Logger,
 ): void {
@@ -111,6 +134,8 @@ function installGracefulShutdown(
     try {
       await consumer?.close();
       await app.close();
+      metrics.closeAllConnections();
+      await new Promise((resolve) => metrics.close(resolve));
       log.log('stopped');
       process.exitCode = 0;
       // Everything this service opened is closed. A handle left over must not keep a stopped

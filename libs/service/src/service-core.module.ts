@@ -9,9 +9,9 @@ import { postgresDataSourceOptions } from '@tcc/database';
 import { KafkaConnections, KafkaModule } from '@tcc/kafka';
 import type { KafkaConsumerServerOptions, MessageSchemas } from '@tcc/kafka';
 import { collectProcessMetrics, loggingModule } from '@tcc/observability';
-import { MetricsModule } from './metrics.controller';
 import { OutboxModule } from '@tcc/outbox';
 import { HealthModule } from './health.controller';
+import { AuthModule } from './http/auth/auth.module';
 
 export interface ServiceCoreOptions {
   service: string;
@@ -24,8 +24,8 @@ export interface ServiceCoreOptions {
 
 /**
  * What every service has, whatever its domain: JSON logs, its own PostgreSQL database through
- * TypeORM (schema by migrations only), one Kafka client with the project's topics ensured, and
- * GET /health. The server's autovacuum keeps the tables' statistics and dead rows in hand.
+ * TypeORM (schema by migrations only), one Kafka client with the project's topics ensured,
+ * bearer tokens on every HTTP route that is not @Public(), and GET /health. The server's autovacuum keeps the tables' statistics and dead rows in hand.
  */
 @Module({})
 export class ServiceCoreModule {
@@ -60,8 +60,8 @@ export class ServiceCoreModule {
           batchSize: config.OUTBOX_BATCH_SIZE,
           pollIntervalMs: config.OUTBOX_POLL_INTERVAL_MS,
         }),
+        AuthModule.forRoot(config),
         HealthModule,
-        MetricsModule,
       ],
       exports: [OutboxModule],
     };

@@ -4,3 +4,4 @@ export * from './test-kafka';
 export * from './service-process';
 export * from './infrastructure';
 export * from './migrated-database';
+export * from './test-auth';

@@ -29,11 +29,11 @@ export type PlaceResult =
 const PLACEMENTS_PER_STATEMENT = 100;
 
 /**
- * Places orders under idempotency keys: the same key with the same request returns the same
- * order; with another request it is refused. The placements of concurrent requests are written
+ * Places orders under idempotency keys, each customer's own: the same key with the same request
+ * returns the same order; with another request it is refused. The placements of concurrent requests are written
  * together, in ONE statement (group commit by the application, Coalescer), so under load an order
- * no longer pays a statement and a commit alone; one key is never twice in a statement, so a
- * second request under it sees the first one's order.
+ * no longer pays a statement and a commit alone; one customer's key is never twice in a
+ * statement, so a second request under it sees the first one's order.
  */
 export class OrderPlacements {
   private readonly log = new Logger('order');
@@ -51,7 +51,10 @@ export class OrderPlacements {
         sender.send(committed.outboxIds, committed.commands);
         return placed;
       },
-      { maxJobs: PLACEMENTS_PER_STATEMENT, key: (job) => job.idempotencyKey },
+      {
+        maxJobs: PLACEMENTS_PER_STATEMENT,
+        key: (job) => `${job.start.state.customerId}\n${job.idempotencyKey}`,
+      },
     );
   }
 
@@ -79,7 +82,7 @@ export class OrderPlacements {
       // the request's span is the parent of the commands it sends, whichever statement writes them
       headers: outboxHeaders(),
     });
-    if (!row) return this.placedBefore(idempotencyKey, requestHash);
+    if (!row) return this.placedBefore(request.customerId, idempotencyKey, requestHash);
     this.log.log({ msg: 'order placed', correlationId: orderId, lines: start.state.lines.length });
     this.recent.remember({
       state: start.state,
@@ -93,9 +96,13 @@ export class OrderPlacements {
     return { kind: 'created', orderId, order: toView(row) };
   }
 
-  /** Another request took this key (perhaps a moment ago, concurrently: the insert waited for it). */
-  private async placedBefore(idempotencyKey: string, requestHash: string): Promise<PlaceResult> {
-    const existing = await this.orders.findByIdempotencyKey(idempotencyKey);
+  /** Another request of this customer took this key (perhaps a moment ago, concurrently: the insert waited for it). */
+  private async placedBefore(
+    customerId: string,
+    idempotencyKey: string,
+    requestHash: string,
+  ): Promise<PlaceResult> {
+    const existing = await this.orders.findByIdempotencyKey(customerId, idempotencyKey);
     if (!existing) throw new Error(`idempotency key ${idempotencyKey} vanished`);
     return {
       kind: existing.requestHash === requestHash ? 'replayed' : 'key-reused',

@@ -1,71 +1,33 @@
 import { randomUUID } from 'node:crypto';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
-import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { createMessage } from '@tcc/contracts';
-import { httpAdapter, useHttpErrorsFilter } from '@tcc/service';
-import { migratedTestDatabase, waitFor } from '@tcc/testing';
-import type { MigratedDatabase } from '@tcc/testing';
-import { ORDER_SETTINGS } from '../order.settings';
-import type { OrderSettings } from '../order.settings';
-import { OrderAdmission } from '../application/order-admission';
-import { OrderSagaService } from '../application/order-saga.service';
-import { CommandSender } from '../messaging/command-sender';
-import { OrderRepository } from '../persistence/order.repository';
-import { orderMigrations } from '../persistence/schema';
-import { OrdersController } from './orders.controller';
+import { bearer, waitFor } from '@tcc/testing';
+import type { OrderAdmission } from '../application/order-admission';
+import type { OrderSagaService } from '../application/order-saga.service';
+import { ordersHttp, TEST_ORDER_SETTINGS } from './orders-http.testing';
+import type { OrdersHttp } from './orders-http.testing';
 
 /** POST /orders over HTTP against a real PostgreSQL: back-pressure once too many orders are in progress. */
 describe('orders HTTP API (real PostgreSQL)', () => {
-  const settings: OrderSettings = {
-    tryTimeoutMs: 60_000,
-    confirmWindowMs: 60_000,
-    retryInitialMs: 30_000,
-    retryMaxMs: 300_000,
-    schedulerIntervalMs: 1_000,
-    maxInProgress: 2,
-    maxLoopDelayMs: 100,
-  };
-  let database: MigratedDatabase;
+  let http: OrdersHttp;
   let db: DataSource;
-  let app: NestFastifyApplication;
   let base: string;
   let orders: OrderSagaService;
   let admission: OrderAdmission;
 
   beforeAll(async () => {
-    database = await migratedTestDatabase('order_http', [], orderMigrations);
-    db = database.db;
-    const moduleRef = await Test.createTestingModule({
-      controllers: [OrdersController],
-      providers: [
-        CommandSender,
-        OrderRepository,
-        OrderSagaService,
-        OrderAdmission,
-        { provide: ORDER_SETTINGS, useValue: settings },
-        { provide: getDataSourceToken(), useValue: db },
-      ],
-    }).compile();
-    app = moduleRef.createNestApplication<NestFastifyApplication>(httpAdapter(), { logger: false });
-    useHttpErrorsFilter(app);
-    await app.listen(0, '127.0.0.1');
-    base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-    orders = app.get(OrderSagaService);
-    admission = app.get(OrderAdmission);
+    http = await ordersHttp('order_http', TEST_ORDER_SETTINGS);
+    ({ db, base, orders, admission } = http);
   });
 
   afterAll(async () => {
-    await app.close();
-    await database.drop();
+    await http.close();
   });
 
   async function placeOrder(key: string, productId = 'p-1') {
     const response = await fetch(`${base}/orders`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': key },
-      body: JSON.stringify({ customerId: 'alice', lines: [{ productId, quantity: 1 }] }),
+      headers: { 'content-type': 'application/json', 'idempotency-key': key, ...(await bearer('alice')) },
+      body: JSON.stringify({ lines: [{ productId, quantity: 1 }] }),
     });
     return {
       status: response.status,
@@ -74,21 +36,7 @@ describe('orders HTTP API (real PostgreSQL)', () => {
     };
   }
 
-  /** Ends an order at once: its only line is out of stock. */
-  async function outOfStock(orderId: string): Promise<void> {
-    const [line] = await db.query<{ product_id: string }[]>(
-      'SELECT product_id FROM order_lines WHERE order_id = $1',
-      [orderId],
-    );
-    await orders.handleReply(
-      createMessage(
-        'StockRejected',
-        { orderId, productId: line!.product_id, reason: 'OUT_OF_STOCK' },
-        { correlationId: orderId },
-      ),
-    );
-    expect((await orders.view(orderId))?.status).toBe('CANCELLED');
-  }
+  const outOfStock = (orderId: string) => http.outOfStock(orderId);
 
   const rowsWithKey = async (key: string) =>
     Number(

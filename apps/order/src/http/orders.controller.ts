@@ -2,6 +2,7 @@ import {
   BadRequestException,
   Body,
   Controller,
+  ForbiddenException,
   Get,
   Headers,
   HttpCode,
@@ -11,18 +12,32 @@ import {
   Res,
   ServiceUnavailableException,
   UnprocessableEntityException,
+  UseGuards,
 } from '@nestjs/common';
 import { z } from 'zod';
 import { ids } from '@tcc/contracts';
-import { ApiIdempotencyKey, ApiJsonBody, ApiProblem, ZodValidationPipe } from '@tcc/service';
+import type { Caller } from '@tcc/auth';
+import {
+  ApiIdempotencyKey,
+  ApiJsonBody,
+  ApiProblem,
+  CallerRateLimitGuard,
+  CurrentCaller,
+  Customers,
+  mayRead,
+  ZodValidationPipe,
+} from '@tcc/service';
 import { ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { OrderAdmission } from '../application/order-admission';
 import { OrderSagaService } from '../application/order-saga.service';
 import type { OrderView } from '../application/order-view';
 
-/** What a client may send. Prices are not part of it: they come from the catalog. */
+/**
+ * What a client may send. Prices are not part of it: they come from the catalog. The customer is
+ * the token's subject; `customerId`, when sent, must name the same customer.
+ */
 export const placeOrderBody = z.strictObject({
-  customerId: ids.customerId,
+  customerId: ids.customerId.optional(),
   lines: z
     .array(z.strictObject({ productId: ids.productId, quantity: z.int().min(1).max(10_000) }))
     .min(1, 'an order needs at least one line')
@@ -42,6 +57,7 @@ const idempotencyKey = z
   .max(200, 'the Idempotency-Key header is at most 200 characters');
 
 @ApiTags('orders')
+@Customers()
 @Controller('orders')
 export class OrdersController {
   constructor(
@@ -62,12 +78,16 @@ export class OrdersController {
     status: 202,
     description: 'accepted (or the same key and body again): the order, status TRYING; Location names it',
   })
+  @ApiProblem(403, 'customerId names another customer than the token’s subject')
   @ApiProblem(422, 'the Idempotency-Key was already used with a different body')
+  @ApiProblem(429, 'this customer sent too many orders in the last minute: send it again after Retry-After')
   @ApiProblem(
     503,
     'too many orders in progress, or the service too far behind: send it again after Retry-After',
   )
+  @UseGuards(CallerRateLimitGuard)
   async place(
+    @CurrentCaller() caller: Caller,
     @Headers('idempotency-key') key: string | undefined,
     @Body(new ZodValidationPipe(placeOrderBody)) body: PlaceOrderBody,
     @Res({ passthrough: true }) reply: ReplyHeaders,
@@ -80,6 +100,7 @@ export class OrdersController {
         message: parsedKey.error.issues[0]?.message ?? 'invalid Idempotency-Key header',
       });
     }
+    const customerId = customerOf(caller, body.customerId);
     const admission = this.admission.admit();
     if (!admission.admitted) {
       // before placing, so a refused request leaves nothing behind: the same request again is new
@@ -90,7 +111,7 @@ export class OrdersController {
         message: `${admission.why}: send the order again in a second`,
       });
     }
-    const result = await this.orders.place(body, parsedKey.data);
+    const result = await this.orders.place({ customerId, lines: body.lines }, parsedKey.data);
     if (result.kind === 'key-reused') {
       throw new UnprocessableEntityException({
         statusCode: 422,
@@ -107,17 +128,45 @@ export class OrdersController {
     return order;
   }
 
-  /** The order with its lines, total, reason when cancelled, and every participant's steps. */
+  /** The order with its lines, total, reason when cancelled, and every participant's steps: the customer's own, or any for an operator. */
   @Get(':id')
   @ApiOperation({
     summary: 'The order: status, reason when cancelled, lines with prices, total, and every participant step',
   })
   @ApiParam({ name: 'id', description: 'order id (UUID)' })
   @ApiProblem(400, 'not a UUID')
-  @ApiProblem(404, 'no such order')
-  async get(@Param('id', new ZodValidationPipe(ids.orderId, 'order id')) id: string): Promise<OrderView> {
+  @ApiProblem(404, 'no such order (another customer’s order is not found either)')
+  async get(
+    @CurrentCaller() caller: Caller,
+    @Param('id', new ZodValidationPipe(ids.orderId, 'order id')) id: string,
+  ): Promise<OrderView> {
     const order = await this.orders.view(id);
-    if (!order) throw new NotFoundException(`order ${id} does not exist`);
+    // another customer's order answers as one that does not exist: its id tells nothing
+    if (!order || !mayRead(caller, order.customerId))
+      throw new NotFoundException(`order ${id} does not exist`);
     return order;
   }
+}
+
+/** The customer an order is placed for: the token's subject (the body's, with authentication disabled). */
+function customerOf(caller: Caller, named: string | undefined): string {
+  if (caller.subject === undefined) {
+    if (named === undefined) {
+      throw new BadRequestException({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: 'customerId is required while authentication is disabled (AUTH_DISABLED)',
+      });
+    }
+    return named;
+  }
+  if (!ids.customerId.safeParse(caller.subject).success) {
+    throw new ForbiddenException(`the token’s subject is not a customer id: only a customer places orders`);
+  }
+  if (named !== undefined && named !== caller.subject) {
+    throw new ForbiddenException(
+      `customerId "${named}" is not the token’s subject: a customer places orders only for themselves`,
+    );
+  }
+  return caller.subject;
 }

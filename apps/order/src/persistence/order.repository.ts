@@ -77,9 +77,12 @@ export class OrderRepository {
     };
   }
 
-  /** The order placed under `key`, with the hash of the request that placed it. */
-  async findByIdempotencyKey(key: string): Promise<{ id: string; requestHash: string } | undefined> {
-    const { text, values } = selectByIdempotencyKey(key);
+  /** The order `customerId` placed under `key`, with the hash of the request that placed it. */
+  async findByIdempotencyKey(
+    customerId: string,
+    key: string,
+  ): Promise<{ id: string; requestHash: string } | undefined> {
+    const { text, values } = selectByIdempotencyKey(customerId, key);
     const [row] = await this.db.query<{ id: string; request_hash: string }[]>(text, values);
     return row && { id: row.id, requestHash: row.request_hash };
   }

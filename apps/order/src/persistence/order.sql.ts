@@ -60,7 +60,7 @@ const RESENDING_SQL = RESENDING_STATUSES.map((s) => `'${s}'`).join(', ');
 
 /**
  * Places orders: each order, its lines, its timeline and its first commands, all or nothing per
- * order. An order whose idempotency key is taken already is not written (nor its lines or
+ * order. An order whose idempotency key its customer used already is not written (nor its lines or
  * commands). Returns the orders written, with lines and timeline (ViewRow).
  */
 export function placeOrders(orders: readonly NewOrder[], sending: Sending): Statement {
@@ -109,7 +109,7 @@ export function placeOrders(orders: readonly NewOrder[], sending: Sending): Stat
                            payment_state, trace_id)
        SELECT id, customer_id, status, idempotency_key, request_hash, deadline_at, hold_until, payment_state, trace_id
          FROM v ORDER BY v.n
-       ON CONFLICT (idempotency_key) DO NOTHING RETURNING *),
+       ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING *),
      l AS (
        INSERT INTO order_lines (order_id, line_no, product_id, quantity, state)
        SELECT x.order_id, x.line_no, x.product_id, x.quantity, x.state
@@ -287,11 +287,11 @@ export function selectView(orderId: string): Statement {
   return { text, values: p.values };
 }
 
-/** The order placed under an idempotency key, and the hash of the request that placed it. */
-export function selectByIdempotencyKey(key: string): Statement {
+/** The order a customer placed under an idempotency key, and the hash of the request that placed it. */
+export function selectByIdempotencyKey(customerId: string, key: string): Statement {
   const p = new SqlParams();
   return {
-    text: `SELECT id, request_hash FROM orders WHERE idempotency_key = ${p.add(key)}`,
+    text: `SELECT id, request_hash FROM orders WHERE customer_id = ${p.add(customerId)} AND idempotency_key = ${p.add(key)}`,
     values: p.values,
   };
 }

@@ -12,6 +12,7 @@ import { TimelineUnchecked1763840000000 } from './migrations/1763840000000-timel
 import { AppliedReplies1763860000000 } from './migrations/1763860000000-applied-replies';
 import { FewerIndexes1763880000000 } from './migrations/1763880000000-fewer-indexes';
 import { RoomForUpdates1763900000000 } from './migrations/1763900000000-room-for-updates';
+import { IdempotencyPerCustomer1764000000000 } from './migrations/1764000000000-idempotency-per-customer';
 
 /**
  * Every migration of the order database, in one place for the app and the migrate command: the
@@ -30,4 +31,5 @@ export const orderMigrations = [
   RoomForUpdates1763900000000,
   OutboxKeepsItsPages1763910000000,
   OutboxRelayAfter1763920000000,
+  IdempotencyPerCustomer1764000000000,
 ];

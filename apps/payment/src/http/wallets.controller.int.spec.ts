@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { createMessage } from '@tcc/contracts';
 import { postgresDataSourceOptions } from '@tcc/database';
-import { httpAdapter, useHttpErrorsFilter } from '@tcc/service';
-import { createTestDatabase } from '@tcc/testing';
+import { serveControllers } from '@tcc/service';
+import { bearer, createTestDatabase, testAuthConfig } from '@tcc/testing';
 import type { TestDatabase } from '@tcc/testing';
 import { paymentEntities, paymentMigrations } from '../persistence/schema';
 import { WalletsService } from '../wallets/wallets.service';
@@ -32,15 +31,13 @@ describe('wallets HTTP API (real PostgreSQL)', () => {
     );
     await db.initialize();
     await db.runMigrations();
-    const moduleRef = await Test.createTestingModule({
-      controllers: [WalletsController],
-      providers: [WalletsService, { provide: getDataSourceToken(), useValue: db }],
-    }).compile();
-    // the services' HTTP server, without the request logs
-    app = moduleRef.createNestApplication<NestFastifyApplication>(httpAdapter(), { logger: false });
-    useHttpErrorsFilter(app);
-    await app.listen(0, '127.0.0.1');
-    base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    ({ app, base } = await serveControllers(
+      {
+        controllers: [WalletsController],
+        providers: [WalletsService, { provide: getDataSourceToken(), useValue: db }],
+      },
+      testAuthConfig,
+    ));
   });
 
   afterAll(async () => {
@@ -49,6 +46,7 @@ describe('wallets HTTP API (real PostgreSQL)', () => {
     await database.drop();
   });
 
+  /** A request as an operator, unless `headers` carry an `authorization` of their own */
   async function call(
     method: 'GET' | 'POST',
     path: string,
@@ -57,7 +55,7 @@ describe('wallets HTTP API (real PostgreSQL)', () => {
   ): Promise<{ status: number; body: Record<string, unknown> }> {
     const response = await fetch(`${base}${path}`, {
       method,
-      headers: { 'content-type': 'application/json', ...headers },
+      headers: { 'content-type': 'application/json', ...(await bearer()), ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
@@ -201,5 +199,31 @@ describe('wallets HTTP API (real PostgreSQL)', () => {
     expect(hold.body['replies']).toEqual({ try: expect.objectContaining({ type: 'PaymentHeld' }) });
     expect((await call('GET', `/holds/${randomUUID()}`)).status).toBe(404);
     expect((await call('GET', '/holds/not-a-uuid')).status).toBe(400);
+  });
+
+  it('lets only operators open and top up wallets and read holds; a customer reads only their own wallet', async () => {
+    const alice = newCustomer();
+    await call('POST', '/wallets', { customerId: alice, balance: 100 });
+    const asAlice = await bearer(alice);
+    // the anonymous million-point top-up, and the same by the customer themselves
+    const topUp = (auth: Record<string, string>) =>
+      call(
+        'POST',
+        `/wallets/${alice}/top-ups`,
+        { amount: 1_000_000 },
+        { 'idempotency-key': randomUUID(), ...auth },
+      );
+    expect((await topUp({ authorization: '' })).status).toBe(401);
+    expect((await topUp(asAlice)).status).toBe(403);
+    expect((await call('POST', '/wallets', { customerId: newCustomer(), balance: 5 }, asAlice)).status).toBe(
+      403,
+    );
+    expect((await call('GET', `/holds/${randomUUID()}`, undefined, asAlice)).status).toBe(403);
+    expect((await call('GET', `/wallets/${alice}`, undefined, asAlice)).body['balance']).toBe(100);
+    const asBob = await call('GET', `/wallets/${alice}`, undefined, await bearer(newCustomer()));
+    expect(asBob).toEqual({
+      status: 404,
+      body: { statusCode: 404, error: 'Not Found', message: `wallet ${alice} does not exist` },
+    });
   });
 });

@@ -14,7 +14,17 @@ import {
 import type { ExecutionContext } from '@nestjs/common';
 import { z } from 'zod';
 import { ids } from '@tcc/contracts';
-import { ApiIdempotencyKey, ApiJsonBody, ApiProblem, ZodValidationPipe } from '@tcc/service';
+import type { Caller } from '@tcc/auth';
+import {
+  ApiIdempotencyKey,
+  ApiJsonBody,
+  ApiProblem,
+  CurrentCaller,
+  Customers,
+  mayRead,
+  Operators,
+  ZodValidationPipe,
+} from '@tcc/service';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { WalletsService } from '../wallets/wallets.service';
 import type { HoldView, TopUpView, WalletView } from '../wallets/wallets.service';
@@ -42,13 +52,17 @@ interface ReplyStatus {
   code(statusCode: number): unknown;
 }
 
-/** Operators' and tests' view of the wallets: create, read, top up; and the holds of orders. */
+/**
+ * The wallets: operators open and top them up and read the holds of orders; a customer reads their
+ * own wallet (another customer's answers 404, as if it did not exist).
+ */
 @ApiTags('wallets')
 @Controller()
 export class WalletsController {
   constructor(private readonly wallets: WalletsService) {}
 
   @Post('wallets')
+  @Operators()
   @ApiOperation({ summary: 'Open a wallet, optionally with a starting balance' })
   @ApiJsonBody(createWallet)
   @ApiProblem(409, 'the customer has a wallet')
@@ -62,12 +76,17 @@ export class WalletsController {
   }
 
   @Get('wallets/:customerId')
-  @ApiOperation({ summary: 'A wallet: balance, held, captured, topped up in total' })
-  @ApiProblem(404, 'no such wallet')
+  @Customers()
+  @ApiOperation({
+    summary:
+      'A wallet: balance, held, captured, topped up in total (the customer’s own, or any for an operator)',
+  })
+  @ApiProblem(404, 'no such wallet (another customer’s wallet is not found either)')
   async get(
+    @CurrentCaller() caller: Caller,
     @Param('customerId', new ZodValidationPipe(ids.customerId, 'customer id')) customerId: string,
   ): Promise<WalletView> {
-    const wallet = await this.wallets.get(customerId);
+    const wallet = mayRead(caller, customerId) ? await this.wallets.get(customerId) : undefined;
     if (!wallet) throw new NotFoundException(`wallet ${customerId} does not exist`);
     return wallet;
   }
@@ -77,6 +96,7 @@ export class WalletsController {
    * same request comes again under its key; 422 when the key was used for a different request.
    */
   @Post('wallets/:customerId/top-ups')
+  @Operators()
   @ApiOperation({ summary: 'Top up; concurrent top-ups all count, a repeated key counts once' })
   @ApiIdempotencyKey()
   @ApiJsonBody(topUp)
@@ -111,6 +131,7 @@ export class WalletsController {
 
   /** The hold (TCC fence record) of one order, with the reply sent for each phase. */
   @Get('holds/:orderId')
+  @Operators()
   @ApiOperation({ summary: 'The hold (TCC fence record) of one order' })
   @ApiProblem(404, 'no hold for this order')
   async hold(

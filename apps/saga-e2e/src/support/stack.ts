@@ -1,6 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { createTestDatabase, freePort, runScript, ServiceProcess, testBrokers, waitFor } from '@tcc/testing';
+import {
+  bearer,
+  createTestDatabase,
+  freePort,
+  runScript,
+  ServiceProcess,
+  testAuthEnv,
+  testBrokers,
+  waitFor,
+} from '@tcc/testing';
 import type { ServiceName, TestDatabase } from '@tcc/testing';
 
 export const SERVICES: ServiceName[] = ['order', 'stock', 'payment'];
@@ -93,9 +102,11 @@ export class Stack {
     for (const name of SERVICES) {
       stack.env.set(name, {
         ...TEST_DEFAULTS,
+        ...testAuthEnv,
         ...options.common,
         ...options.env?.[name],
         PORT: String(await freePort()),
+        METRICS_PORT: String(await freePort()),
         DATABASE_URL: databases.get(name)?.url ?? '',
         KAFKA_BROKERS: testBrokers().join(','),
         KAFKA_TOPIC_PREFIX: prefix,
@@ -117,6 +128,11 @@ export class Stack {
 
   url(name: ServiceName): string {
     return `http://127.0.0.1:${this.env.get(name)?.['PORT']}`;
+  }
+
+  /** where Prometheus scrapes the service (its METRICS_PORT) */
+  metricsUrl(name: ServiceName): string {
+    return `http://127.0.0.1:${this.env.get(name)?.['METRICS_PORT']}/metrics`;
   }
 
   /** Starts (or restarts) one service with its settings and waits until it is healthy. */
@@ -160,6 +176,11 @@ export class Stack {
 
   // ------------------------------------------------------------------ HTTP
 
+  /**
+   * One request, with the token of whom it acts for unless `headers` has an `authorization` of its
+   * own (an empty one sends none): POST /orders goes with the token of the body's customer,
+   * everything else with an operator's.
+   */
   async http<T = unknown>(
     name: ServiceName,
     method: string,
@@ -167,9 +188,16 @@ export class Stack {
     body?: unknown,
     headers: Record<string, string> = {},
   ): Promise<HttpResult<T>> {
+    const { authorization, ...rest } = headers;
+    const auth =
+      authorization === undefined
+        ? await bearer(name === 'order' && method === 'POST' ? customerOf(body) : undefined)
+        : authorization === ''
+          ? {}
+          : { authorization };
     const res = await fetch(`${this.url(name)}${path}`, {
       method,
-      headers: { 'content-type': 'application/json', ...headers },
+      headers: { 'content-type': 'application/json', ...auth, ...rest },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
@@ -225,4 +253,18 @@ export class Stack {
       { timeoutMs, intervalMs: 100, description: `order ${id} to reach a final state` },
     );
   }
+}
+
+/** The customerId of an order's body (an object, or JSON text), if it names one. */
+function customerOf(body: unknown): string | undefined {
+  let value = body;
+  if (typeof body === 'string') {
+    try {
+      value = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+  const customerId = (value as { customerId?: unknown } | null)?.customerId;
+  return typeof customerId === 'string' ? customerId : undefined;
 }

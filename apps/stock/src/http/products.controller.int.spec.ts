@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { httpAdapter, useHttpErrorsFilter } from '@tcc/service';
-import { migratedTestDatabase } from '@tcc/testing';
+import { serveControllers } from '@tcc/service';
+import { bearer, migratedTestDatabase, testAuthConfig } from '@tcc/testing';
 import type { MigratedDatabase } from '@tcc/testing';
 import { stockEntities, stockMigrations } from '../persistence/schema';
 import { ProductsController } from './products.controller';
@@ -19,15 +18,13 @@ describe('products HTTP API (real PostgreSQL)', () => {
   beforeAll(async () => {
     database = await migratedTestDatabase('stock_http', stockEntities, stockMigrations);
     db = database.db;
-    const moduleRef = await Test.createTestingModule({
-      controllers: [ProductsController],
-      providers: [{ provide: getDataSourceToken(), useValue: db }],
-    }).compile();
-    // the services' HTTP server, without the request logs
-    app = moduleRef.createNestApplication<NestFastifyApplication>(httpAdapter(), { logger: false });
-    useHttpErrorsFilter(app);
-    await app.listen(0, '127.0.0.1');
-    base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    ({ app, base } = await serveControllers(
+      {
+        controllers: [ProductsController],
+        providers: [{ provide: getDataSourceToken(), useValue: db }],
+      },
+      testAuthConfig,
+    ));
   });
 
   afterAll(async () => {
@@ -35,14 +32,16 @@ describe('products HTTP API (real PostgreSQL)', () => {
     await database.drop();
   });
 
+  /** A request as an operator, or with `auth` (an empty object: no token) */
   async function call(
     method: 'GET' | 'POST',
     path: string,
     body?: unknown,
+    auth?: Record<string, string>,
   ): Promise<{ status: number; body: Record<string, unknown> }> {
     const response = await fetch(`${base}${path}`, {
       method,
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(auth ?? (await bearer())) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
@@ -135,7 +134,7 @@ describe('products HTTP API (real PostgreSQL)', () => {
        VALUES ($1, $2, 2, 250, 'RESERVED', $3)`,
       [orderId, id, expiresAt],
     );
-    const response = await fetch(`${base}/reservations?orderId=${orderId}`);
+    const response = await fetch(`${base}/reservations?orderId=${orderId}`, { headers: await bearer() });
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual([
       {
@@ -150,7 +149,38 @@ describe('products HTTP API (real PostgreSQL)', () => {
         updatedAt: expect.any(String),
       },
     ]);
-    expect((await fetch(`${base}/reservations?orderId=${randomUUID()}`)).status).toBe(200);
-    expect((await fetch(`${base}/reservations?orderId=nope`)).status).toBe(400);
+    expect(
+      (await fetch(`${base}/reservations?orderId=${randomUUID()}`, { headers: await bearer() })).status,
+    ).toBe(200);
+    expect((await fetch(`${base}/reservations?orderId=nope`, { headers: await bearer() })).status).toBe(400);
+  });
+
+  it('lets anyone read a product, and only operators create, restock or read reservations', async () => {
+    const id = newProduct();
+    expect((await call('POST', '/products', { id, name: 'Tea', price: 250, quantity: 7 }, {})).status).toBe(
+      401,
+    );
+    expect((await call('POST', '/products', { id, name: 'Tea', price: 250, quantity: 7 })).status).toBe(201);
+    expect((await call('GET', `/products/${id}`, undefined, {})).body['available']).toBe(7);
+    const customer = await bearer('alice');
+    const forbidden = {
+      status: 403,
+      body: {
+        statusCode: 403,
+        error: 'Forbidden',
+        message: 'this needs the scope "tcc:operate", which the token does not grant',
+        scope: 'tcc:operate',
+      },
+    };
+    expect(
+      await call('POST', '/products', { id: newProduct(), name: 'x', price: 1, quantity: 1 }, customer),
+    ).toEqual(forbidden);
+    expect(await call('POST', `/products/${id}/restock`, { quantity: 1_000 }, customer)).toEqual(forbidden);
+    const reservations = await fetch(`${base}/reservations?orderId=${randomUUID()}`, { headers: customer });
+    expect(reservations.status).toBe(403);
+    expect(reservations.headers.get('www-authenticate')).toBe(
+      'Bearer realm="tcc-saga", error="insufficient_scope", scope="tcc:operate"',
+    );
+    expect((await call('GET', `/products/${id}`, undefined, {})).body['available']).toBe(7);
   });
 });

@@ -14,7 +14,7 @@ import { DataSource } from 'typeorm';
 import type { Repository } from 'typeorm';
 import { z } from 'zod';
 import { ids } from '@tcc/contracts';
-import { ApiJsonBody, ApiProblem, ZodValidationPipe } from '@tcc/service';
+import { ApiJsonBody, ApiProblem, Operators, Public, ZodValidationPipe } from '@tcc/service';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ProductEntity } from '../persistence/product.entity';
 
@@ -50,7 +50,7 @@ function productView({
   return { id, name, price, available, reserved, sold, stockedTotal };
 }
 
-/** Operators' and tests' view of the catalog: create, restock, read. */
+/** The catalog: anyone may read a product; operators create and restock them and read reservations. */
 @ApiTags('products')
 @Controller()
 export class ProductsController {
@@ -61,6 +61,7 @@ export class ProductsController {
   }
 
   @Post('products')
+  @Operators()
   @ApiOperation({ summary: 'Create a product with its price (minor units) and quantity' })
   @ApiJsonBody(createProduct)
   @ApiProblem(409, 'a product with this id exists')
@@ -92,6 +93,7 @@ export class ProductsController {
   }
 
   @Get('products/:id')
+  @Public()
   @ApiOperation({ summary: 'A product: price, available, reserved, sold, stocked in total' })
   @ApiProblem(404, 'no such product')
   async get(
@@ -108,6 +110,7 @@ export class ProductsController {
    * update, as this restock left it.
    */
   @Post('products/:id/restock')
+  @Operators()
   @ApiOperation({ summary: 'Add stock; concurrent restocks all count' })
   @ApiJsonBody(restock)
   @ApiProblem(404, 'no such product')
@@ -134,6 +137,7 @@ export class ProductsController {
 
   /** The reservations (TCC fence records) of one order: the participant's table, read as it is (no entity). */
   @Get('reservations')
+  @Operators()
   @ApiOperation({ summary: 'The reservations (TCC fence records) of one order' })
   @ApiQuery({ name: 'orderId', description: 'order id (UUID)' })
   async reservations(

@@ -64,6 +64,7 @@ export function setupApiDocs(app: INestApplication, service: string, description
     .setTitle(`tcc-saga ${service} service`)
     .setDescription(description)
     .setVersion('0.1.0')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, config), {
     jsonDocumentUrl: 'docs-json',

@@ -1,7 +1,9 @@
 import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { UnsupportedMediaTypeException } from '@nestjs/common';
+import fastifyRateLimit from '@fastify/rate-limit';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { FastifyInstance } from 'fastify';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { PARAMS_PROVIDER_TOKEN } from 'nestjs-pino';
 import type { Params } from 'nestjs-pino';
@@ -15,6 +17,9 @@ import { HttpErrorsFilter } from './http-errors.filter';
  * a string), at most BODY_LIMIT bytes; any other media type is refused with 415. Paths match as
  * they did on Express.
  */
+
+/** Callers whose request counts a rate limit keeps (least recently seen forgotten first). */
+const CALLERS_COUNTED = 100_000;
 
 /** The largest request body taken: a larger one is refused with 413. */
 export const BODY_LIMIT = 100 * 1024;
@@ -33,6 +38,11 @@ export function httpAdapter(): FastifyAdapter {
     // a path segment that is not valid percent-encoding: Nest's 400, in Express's words
     frameworkErrors: badUrl,
   });
+  // per-caller limits (CallerRateLimitGuard) count with it, in memory, for the callers seen last;
+  // no route is limited unless it asks
+  void adapter
+    .getInstance<FastifyInstance>()
+    .register(fastifyRateLimit, { global: false, cache: CALLERS_COUNTED });
   adapter.getInstance().addHook('preParsing', (request, _reply, payload, done) => {
     const refused = unreadableBody(request.headers);
     if (refused) done(new UnsupportedMediaTypeException(refused));

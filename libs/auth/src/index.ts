@@ -1,0 +1,4 @@
+export * from './caller';
+export * from './auth-settings';
+export * from './token-verifier';
+export * from './dev-tokens';
