@@ -301,7 +301,7 @@ describe('TCC order saga, end to end', () => {
         400,
         /price/,
       ],
-      ['no customer', { lines: valid.lines }, 'k6', 400, /customerId/],
+      ['a bad customer id', { customerId: 'a b', lines: valid.lines }, 'k6', 400, /customerId/],
       [
         'a bad product id',
         { customerId: 'c-1', lines: [{ productId: 'a b', quantity: 1 }] },
