@@ -105,8 +105,8 @@ export class AuthAttacks {
         replay.headers.get('idempotent-replayed') === null,
     });
     this.placed.push(
-      { idempotencyKey: key, orderId: victimOrder },
-      ...(replayed.id ? [{ idempotencyKey: key, orderId: replayed.id }] : []),
+      { customerId: victim, idempotencyKey: key, orderId: victimOrder },
+      ...(replayed.id ? [{ customerId: attacker, idempotencyKey: key, orderId: replayed.id }] : []),
     );
 
     const product = await post(
@@ -124,7 +124,7 @@ export class AuthAttacks {
   }
 
   /** the orders the attacks placed (real orders the invariants must account for) */
-  readonly placed: { idempotencyKey: string; orderId: string }[] = [];
+  readonly placed: { customerId: string; idempotencyKey: string; orderId: string }[] = [];
 
   private async get(url: string, headers: Record<string, string>): Promise<Answer> {
     const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });

@@ -192,7 +192,7 @@ interface HttpCase {
 export class HttpBadInputs {
   readonly results: Treatment[] = [];
   /** the real order the key-reuse case placed first, for the accepted-requests list */
-  readonly accepted: { idempotencyKey: string; orderId: string }[] = [];
+  readonly accepted: { customerId: string; idempotencyKey: string; orderId: string }[] = [];
 
   private readonly attacks: AuthAttacks;
 
@@ -303,7 +303,7 @@ export class HttpBadInputs {
       this.record(kind, 'the first request with the key', '202', `${first.status}`, false);
       return;
     }
-    this.accepted.push({ idempotencyKey: key, orderId });
+    this.accepted.push({ customerId, idempotencyKey: key, orderId });
     const same = await this.post(body, key, customerId);
     const sameId = (same.body as { id?: unknown } | undefined)?.id;
     this.record(

@@ -65,6 +65,7 @@ export function makeOrder(prng: Prng, c: Catalog): OrderBody {
 }
 
 export interface Accepted {
+  customerId: string;
   idempotencyKey: string;
   orderId: string;
   /** client number and its n-th order */
@@ -126,7 +127,15 @@ export class OrderClients {
       const id = (answer.body as { id?: unknown } | undefined)?.id;
       if (answer.status === 202 && typeof id === 'string') {
         if (answer.headers.get('idempotent-replayed') === 'true') this.stats.replayed++;
-        const accepted = { idempotencyKey: key, orderId: id, client: index, n, duplicate, duplicateDelayMs };
+        const accepted = {
+          customerId: body.customerId,
+          idempotencyKey: key,
+          orderId: id,
+          client: index,
+          n,
+          duplicate,
+          duplicateDelayMs,
+        };
         this.accepted.push(accepted);
         this.onAccepted(accepted);
       } else {

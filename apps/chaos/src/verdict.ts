@@ -56,7 +56,9 @@ export async function verdict(run: Run, ran: Ran): Promise<ChaosSummary> {
   const acceptedFile = join(s.out, 'accepted.json');
   writeFileSync(
     acceptedFile,
-    JSON.stringify(accepted.map(({ idempotencyKey, orderId }) => ({ idempotencyKey, orderId }))),
+    JSON.stringify(
+      accepted.map(({ customerId, idempotencyKey, orderId }) => ({ customerId, idempotencyKey, orderId })),
+    ),
   );
   run.log('running the invariant checker');
   const invariants = await checkInvariants(run, dbs, infra.kafka.brokers, acceptedFile);

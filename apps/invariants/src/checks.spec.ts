@@ -52,9 +52,9 @@ function world(): Snapshot {
     idleGroups: [],
     deadLetters: [{ at: 'tcc.stock.commands.dlt/0/0', reason: 'not JSON', correlationId: 'o2' }],
     accepted: [
-      { idempotencyKey: 'k1', orderId: 'o1' },
-      { idempotencyKey: 'k2', orderId: 'o2' },
-      { idempotencyKey: 'k3', orderId: 'o3' },
+      { customerId: 'c', idempotencyKey: 'k1', orderId: 'o1' },
+      { customerId: 'c', idempotencyKey: 'k2', orderId: 'o2' },
+      { customerId: 'c', idempotencyKey: 'k3', orderId: 'o3' },
     ],
   };
 }
@@ -168,12 +168,12 @@ describe('invariant checks', () => {
   it('6: an accepted request without its order, an order without a request', () => {
     const s = world();
     s.accepted = [
-      { idempotencyKey: 'k1', orderId: 'o1' },
-      { idempotencyKey: 'k2', orderId: 'o2' },
-      { idempotencyKey: 'k9', orderId: 'o9' },
+      { customerId: 'c', idempotencyKey: 'k1', orderId: 'o1' },
+      { customerId: 'c', idempotencyKey: 'k2', orderId: 'o2' },
+      { customerId: 'c', idempotencyKey: 'k9', orderId: 'o9' },
     ];
     expect(violated(s)).toEqual([
-      [6, ['accepted request k9 (order o9) has no order', 'order o3 was never accepted by a request']],
+      [6, ["accepted c's request k9 (order o9) has no order", 'order o3 was never accepted by a request']],
     ]);
     s.accepted = null;
     expect(runChecks(s, { graceMs: 0, expectQuiet: false })[5]).toMatchObject({

@@ -69,8 +69,8 @@ export interface Snapshot {
   lags: GroupLag[] | null;
   idleGroups: IdleGroup[] | null;
   deadLetters: DeadLetter[] | null;
-  /** what the clients were told: POST /orders answers (202) by idempotency key; null = not given */
-  accepted: { idempotencyKey: string; orderId: string }[] | null;
+  /** what the clients were told: POST /orders answers (202) by customer and idempotency key; null = not given */
+  accepted: { customerId: string; idempotencyKey: string; orderId: string }[] | null;
 }
 
 export interface CheckResult {
@@ -268,13 +268,16 @@ function nothingLost(s: Snapshot): CheckResult {
   const name = 'every accepted POST /orders has its order, and no order exists without one';
   if (!s.accepted) return { id: 6, name, checked: 0, violations: [], skipped: 'no --accepted file' };
   const violations: string[] = [];
-  const byKey = new Map(s.orders.map((o) => [o.idempotencyKey, o]));
+  // an idempotency key is its customer's own: two customers may use one key for two orders
+  const keyOf = (customerId: string, key: string) => `${customerId}\n${key}`;
+  const byKey = new Map(s.orders.map((o) => [keyOf(o.customerId, o.idempotencyKey), o]));
   const acceptedIds = new Set(s.accepted.map((a) => a.orderId));
   for (const a of s.accepted) {
-    const order = byKey.get(a.idempotencyKey);
-    if (!order) violations.push(`accepted request ${a.idempotencyKey} (order ${a.orderId}) has no order`);
+    const order = byKey.get(keyOf(a.customerId, a.idempotencyKey));
+    const request = `${a.customerId}'s request ${a.idempotencyKey}`;
+    if (!order) violations.push(`accepted ${request} (order ${a.orderId}) has no order`);
     else if (order.id !== a.orderId)
-      violations.push(`request ${a.idempotencyKey} was answered ${a.orderId} but stored as ${order.id}`);
+      violations.push(`${request} was answered ${a.orderId} but stored as ${order.id}`);
   }
   for (const o of s.orders)
     if (!acceptedIds.has(o.id)) violations.push(`order ${o.id} was never accepted by a request`);

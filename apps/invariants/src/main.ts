@@ -27,7 +27,7 @@ Options:
   --prefix P          topic prefix (default: KAFKA_TOPIC_PREFIX)
   --groups LIST       the services' consumer groups, for check 7 (default: tcc-order,tcc-stock,tcc-payment,
                       the services' default KAFKA_GROUP_ID)
-  --accepted FILE     JSON array of {"idempotencyKey","orderId"} the clients were answered with
+  --accepted FILE     JSON array of {"customerId","idempotencyKey","orderId"} the clients were answered with
   --quiet             the system should be quiet: every order final, no lag
   --wait-quiet SEC    wait up to SEC seconds for quiet first (implies --quiet)
   --grace-ms N        grace after a reservation's time to live (default 10000)
@@ -85,12 +85,16 @@ function loadAccepted(file: string | undefined): Snapshot['accepted'] {
   if (
     !Array.isArray(data) ||
     !data.every((d: unknown) => {
-      const entry = d as { idempotencyKey?: unknown; orderId?: unknown } | null;
-      return typeof entry?.idempotencyKey === 'string' && typeof entry.orderId === 'string';
+      const entry = d as { customerId?: unknown; idempotencyKey?: unknown; orderId?: unknown } | null;
+      return (
+        typeof entry?.customerId === 'string' &&
+        typeof entry.idempotencyKey === 'string' &&
+        typeof entry.orderId === 'string'
+      );
     })
   ) {
     throw new UsageError(
-      `--accepted ${file}: expected a JSON array of {"idempotencyKey": "...", "orderId": "..."}`,
+      `--accepted ${file}: expected a JSON array of {"customerId": "...", "idempotencyKey": "...", "orderId": "..."}`,
     );
   }
   return data as Snapshot['accepted'];

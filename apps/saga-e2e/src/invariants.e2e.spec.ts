@@ -8,7 +8,7 @@ import { SERVICES, Stack } from './support/stack';
 /** The invariant checker (./dev check) over a real stack after a mix of orders, then over a broken one. */
 describe('invariant checker', () => {
   let stack: Stack;
-  const accepted: { idempotencyKey: string; orderId: string }[] = [];
+  const accepted: { customerId: string; idempotencyKey: string; orderId: string }[] = [];
   const acceptedFile = join(tmpdir(), `accepted-${randomUUID()}.json`);
 
   beforeAll(async () => {
@@ -57,12 +57,12 @@ describe('invariant checker', () => {
       bodies.map(async (body) => {
         const key = randomUUID();
         const res = await stack.placeOrder(body, key);
-        return { idempotencyKey: key, orderId: res.body.id, status: res.status };
+        return { customerId: body.customerId, idempotencyKey: key, orderId: res.body.id, status: res.status };
       }),
     );
     for (const a of answers) {
       expect(a.status).toBe(202);
-      accepted.push({ idempotencyKey: a.idempotencyKey, orderId: a.orderId });
+      accepted.push({ customerId: a.customerId, idempotencyKey: a.idempotencyKey, orderId: a.orderId });
     }
     writeFileSync(acceptedFile, JSON.stringify(accepted));
 
