@@ -1,4 +1,5 @@
 export * from './postgres';
+export * from './connection';
 export * from './migrate';
 export * from './transformers';
 export * from './batch-guard';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DataSource } from 'typeorm';
 import type { EntitySchema, MixedList } from 'typeorm';
-import { env } from '@tcc/config';
+import { serviceConfigShape } from '@tcc/config';
 import { loadConfigOrExit } from './run-service';
 import { postgresDataSourceOptions, runMigrationsCommand } from '@tcc/database';
 
@@ -13,20 +13,28 @@ export interface MigrationsDefinition {
   migrations: MixedList<Function | string>;
 }
 
-/** Body of `node apps/<service>/dist/migrate.js`: needs only DATABASE_URL. */
+/**
+ * Body of `node apps/<service>/dist/migrate.js`: needs only DATABASE_URL (and DATABASE_SSL_CA_FILE
+ * where the server's CA is given apart). Run as the service's own role, which then owns what the
+ * migrations create.
+ */
 export async function runMigrations({ service, entities, migrations }: MigrationsDefinition): Promise<void> {
-  const url = loadConfigOrExit(
-    `${service} migrate`,
-    z.object({ DATABASE_URL: env.postgresUrl() }),
-  ).DATABASE_URL;
+  const config = loadConfigOrExit(`${service} migrate`, z.object(databaseConfigShape));
   const dataSource = new DataSource(
     postgresDataSourceOptions({
-      url,
+      url: config.DATABASE_URL,
+      sslCaFile: config.DATABASE_SSL_CA_FILE,
       poolSize: 1,
       applicationName: `tcc-${service}-migrate`,
       entities,
       migrations,
     }),
   );
-  await runMigrationsCommand(service, dataSource, url);
+  await runMigrationsCommand(service, dataSource, config.DATABASE_URL);
 }
+
+/** What the migrate and seed commands read: the connection, nothing else. */
+export const databaseConfigShape = {
+  DATABASE_URL: serviceConfigShape.DATABASE_URL,
+  DATABASE_SSL_CA_FILE: serviceConfigShape.DATABASE_SSL_CA_FILE,
+};

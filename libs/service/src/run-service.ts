@@ -6,8 +6,8 @@ import { Logger as PinoNestLogger } from 'nestjs-pino';
 import type { z } from 'zod';
 import { ConfigError, loadConfig } from '@tcc/config';
 import type { ServiceConfig } from '@tcc/config';
-import { describeDatabaseError } from '@tcc/database';
-import { BootLogger } from '@tcc/observability';
+import { describeDatabaseError, isDatabaseError } from '@tcc/database';
+import { BootLogger, maskUrlPasswords } from '@tcc/observability';
 import { connectKafkaConsumer } from '@tcc/kafka';
 import { setupApiDocs } from './http/api-docs';
 import { httpAdapter, traceAndLogRequests, useHttpErrorsFilter } from './http/http-server';
@@ -76,14 +76,13 @@ export function loadConfigOrExit<S extends z.ZodObject>(label: string, schema: S
   }
 }
 
+/** One line on what stopped the start; it may name a URL, never its password. */
 export function describeStartupError(error: unknown, config: ServiceConfig): string {
   const e = error as { code?: string; message?: string; cause?: unknown };
   if (e.code === 'EADDRINUSE') return `port ${config.PORT} (PORT) on ${config.HOST} is already in use`;
   if (e.code === 'EACCES') return `no permission to listen on port ${config.PORT} (PORT)`;
-  if (typeof e.code === 'string' && (/^[0-9A-Z]{5}$/.test(e.code) || e.code === 'ECONNREFUSED')) {
-    return describeDatabaseError(error, config.DATABASE_URL);
-  }
-  return e.message ?? String(error);
+  if (isDatabaseError(error)) return describeDatabaseError(error, config.DATABASE_URL);
+  return maskUrlPasswords(e.message ?? String(error));
 }
 
 function installGracefulShutdown(
