@@ -5,3 +5,4 @@ export * from './transformers';
 export * from './batch-guard';
 export * from './coalescer';
 export * from './pg-array';
+export * from './service-roles';
