@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import type { EntitySchema, MixedList } from 'typeorm';
 import { serviceConfigShape } from '@tcc/config';
 import { loadConfigOrExit } from './run-service';
-import { postgresDataSourceOptions, runMigrationsCommand } from '@tcc/database';
+import { connectionUrl, postgresDataSourceOptions, runMigrationsCommand } from '@tcc/database';
 
 export interface MigrationsDefinition {
   service: string;
@@ -22,8 +22,7 @@ export async function runMigrations({ service, entities, migrations }: Migration
   const config = loadConfigOrExit(`${service} migrate`, z.object(databaseConfigShape));
   const dataSource = new DataSource(
     postgresDataSourceOptions({
-      url: config.DATABASE_URL,
-      sslCaFile: config.DATABASE_SSL_CA_FILE,
+      url: connectionUrlOrExit(`${service} migrate`, config),
       poolSize: 1,
       applicationName: `tcc-${service}-migrate`,
       entities,
@@ -38,3 +37,16 @@ export const databaseConfigShape = {
   DATABASE_URL: serviceConfigShape.DATABASE_URL,
   DATABASE_SSL_CA_FILE: serviceConfigShape.DATABASE_SSL_CA_FILE,
 };
+
+/** The URL the driver gets (the CA file in it), or one readable line on stderr and exit code 1. */
+export function connectionUrlOrExit(
+  label: string,
+  config: { DATABASE_URL: string; DATABASE_SSL_CA_FILE?: string | undefined },
+): string {
+  try {
+    return connectionUrl(config.DATABASE_URL, config.DATABASE_SSL_CA_FILE);
+  } catch (error) {
+    process.stderr.write(`${label}: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+}

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Client } from 'pg';
-import { connectionUrl, describeDatabaseError } from '@tcc/database';
-import { databaseConfigShape } from './run-migrations';
+import { describeDatabaseError } from '@tcc/database';
+import { connectionUrlOrExit, databaseConfigShape } from './run-migrations';
 import { loadConfigOrExit } from './run-service';
 
 /**
@@ -14,7 +14,7 @@ export async function runSeed(
 ): Promise<void> {
   const config = loadConfigOrExit(`${service} seed`, z.object(databaseConfigShape));
   const url = config.DATABASE_URL;
-  const client = new Client({ connectionString: connectionUrl(url, config.DATABASE_SSL_CA_FILE) });
+  const client = new Client({ connectionString: connectionUrlOrExit(`${service} seed`, config) });
   try {
     await client.connect();
     let inserted = 0;
