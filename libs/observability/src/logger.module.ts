@@ -34,8 +34,9 @@ export function pinoParams({ service, level }: LoggingOptions): Params {
         messageKey: 'msg',
         timestamp: () => `,"time":"${new Date().toISOString()}"`,
         formatters: { level: (label) => ({ level: label }) },
-        // tokens, cookies and passwords never reach a log line, whoever logs them (./redact)
-        ...secretRedaction(),
+        // tokens, cookies and passwords never reach a log line, whoever logs them (./redact); the
+        // serializers below keep no header of a request or response
+        ...secretRedaction({ requestsSerialized: true }),
         genReqId: (req, res) => {
           const given = req.headers['x-request-id'];
           const id =

@@ -61,16 +61,28 @@ function censor(value: unknown, path: string[]): unknown {
   return REDACTED;
 }
 
+/** Paths under a request or response: their redaction copies and re-serializes the whole object. */
+const UNDER_REQUEST = /^(req|res)\./;
+
 /**
  * pino options that keep secrets out of every line: credential headers and password fields
  * replaced by `***` and connection URLs logged with their password masked (pino's `redact`,
  * applied to the logged objects after their serializers), and the password of any URL left in the
  * finished line masked too (an error message or a stack that quotes a connection string). Used by
  * the service logger and the boot logger alike.
+ *
+ * `requestsSerialized`: the logger's own req and res serializers keep no header (pinoParams), so
+ * the paths under req and res are left out; redacting them took 2-4 µs more on every request line.
  */
-export function secretRedaction(): Pick<LoggerOptions, 'redact' | 'hooks'> {
+export function secretRedaction({ requestsSerialized = false } = {}): Pick<
+  LoggerOptions,
+  'redact' | 'hooks'
+> {
+  const secrets = requestsSerialized
+    ? SECRET_LOG_PATHS.filter((p) => !UNDER_REQUEST.test(p))
+    : SECRET_LOG_PATHS;
   return {
-    redact: { paths: [...SECRET_LOG_PATHS, ...URL_LOG_PATHS], censor },
+    redact: { paths: [...secrets, ...URL_LOG_PATHS], censor },
     hooks: { streamWrite: maskUrlPasswords },
   };
 }
