@@ -44,7 +44,7 @@ describe('the three services, each as its own process against real Kafka and Pos
 
   beforeAll(async () => {
     for (const name of services) {
-      const database = await createTestDatabase(`e2e_${name}`);
+      const database = await createTestDatabase(`e2e_${name}`, { ownRole: true });
       databases.set(name, database);
       const migrated = await runScript(name, 'migrate', { DATABASE_URL: database.url });
       expect({ name, code: migrated.code, stderr: migrated.stderr }).toEqual({ name, code: 0, stderr: '' });

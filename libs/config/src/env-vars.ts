@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
 
 /** Reusable validators for environment variables; each message says what a good value looks like. */
@@ -50,6 +51,23 @@ export const env = {
 
   string: (fallback?: string) =>
     fallback === undefined ? z.string().min(1) : z.string().min(1).default(fallback),
+
+  /** A path to a file this process can read, e.g. a CA certificate; optional */
+  readableFile: () =>
+    z
+      .string()
+      .refine(
+        (path) => {
+          try {
+            accessSync(path, constants.R_OK);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { error: 'must name a file this process can read' },
+      )
+      .optional(),
 
   boolean: (fallback: boolean) =>
     z

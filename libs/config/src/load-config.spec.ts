@@ -61,6 +61,29 @@ describe('loadConfig', () => {
     expect(problemsOf(() => loadConfig(serviceConfigSchema, { ...good, [name]: value }))).toEqual([message]);
   });
 
+  it('shows a bad URL without its password, and a secret not at all', () => {
+    const url = 'postgres://tcc_order:s3cret-pw@127.0.0.1:5432';
+    expect(problemsOf(() => loadConfig(serviceConfigSchema, { ...good, DATABASE_URL: url }))).toEqual([
+      'DATABASE_URL: must be a URL like postgres://user:password@host:5432/database (got "postgres://tcc_order:***@127.0.0.1:5432")',
+    ]);
+    const schema = z.object({ SOME_PASSWORD: z.string().min(20, 'must be at least 20 characters') });
+    expect(problemsOf(() => loadConfig(schema, { SOME_PASSWORD: 's3cret-pw' }))).toEqual([
+      'SOME_PASSWORD: must be at least 20 characters (got "***")',
+    ]);
+  });
+
+  it('takes DATABASE_SSL_CA_FILE only when it names a readable file', () => {
+    expect(
+      loadConfig(serviceConfigSchema, { ...good, DATABASE_SSL_CA_FILE: __filename }).DATABASE_SSL_CA_FILE,
+    ).toBe(__filename);
+    expect(loadConfig(serviceConfigSchema, good).DATABASE_SSL_CA_FILE).toBeUndefined();
+    expect(
+      problemsOf(() =>
+        loadConfig(serviceConfigSchema, { ...good, DATABASE_SSL_CA_FILE: '/nonexistent/ca.pem' }),
+      ),
+    ).toEqual(['DATABASE_SSL_CA_FILE: must name a file this process can read (got "/nonexistent/ca.pem")']);
+  });
+
   it('puts every problem in the error message', () => {
     const error = (() => {
       try {

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { maskUrlPasswords, REDACTED } from '@tcc/observability';
 
 /** Thrown when the environment does not satisfy a service's configuration schema. Names every bad variable. */
 export class ConfigError extends Error {
@@ -26,7 +27,15 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: Env = process.
     const name = issue.path.join('.') || '(environment)';
     const got = typeof issue.path[0] === 'string' ? input[issue.path[0]] : undefined;
     if (got === undefined && issue.code === 'invalid_type') return `${name} is required but not set`;
-    return `${name}: ${issue.message}${got === undefined ? '' : ` (got "${got}")`}`;
+    return `${name}: ${issue.message}${got === undefined ? '' : ` (got "${shown(name, got)}")`}`;
   });
   throw new ConfigError(problems);
+}
+
+/** Names of variables whose whole value is a secret: such a value is never echoed. */
+const SECRET_NAME = /PASSWORD|SECRET|TOKEN|PRIVATE_KEY/;
+
+/** A bad value as the message may show it: a secret not at all, a URL without its password. */
+function shown(name: string, value: string): string {
+  return SECRET_NAME.test(name) ? REDACTED : maskUrlPasswords(value);
 }

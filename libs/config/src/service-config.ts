@@ -12,6 +12,8 @@ export const serviceConfigShape = {
   HOST: env.string('0.0.0.0'),
   DATABASE_URL: env.postgresUrl(),
   DATABASE_POOL_SIZE: env.int({ min: 1, max: 100, fallback: 10 }),
+  /** the CA (PEM) that signed the PostgreSQL server's certificate, for a URL that names none */
+  DATABASE_SSL_CA_FILE: env.readableFile(),
   KAFKA_BROKERS: env.brokers(),
   /** partitions of every topic the project creates; more than one so keys spread */
   KAFKA_TOPIC_PARTITIONS: env.int({ min: 2, max: 1000, fallback: 6 }),

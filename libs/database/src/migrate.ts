@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
-import { describeDatabaseError } from './postgres';
+import { maskUrlPasswords } from '@tcc/observability';
+import { describeDatabaseError } from './connection';
 
 /**
  * Body of every service's `migrate` command: applies pending migrations, prints what it applied,
@@ -23,7 +24,7 @@ export async function runMigrationsCommand(
       `${service}: ${names.length === 0 ? 'schema is up to date' : `applied ${names.length} migration(s): ${names.join(', ')}`}\n`,
     );
   } catch (error) {
-    process.stderr.write(`${service}: migration failed: ${(error as Error).message}\n`);
+    process.stderr.write(`${service}: migration failed: ${maskUrlPasswords((error as Error).message)}\n`);
     process.exitCode = 1;
   } finally {
     await dataSource.destroy();

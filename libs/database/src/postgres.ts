@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import { QueryFailedError } from 'typeorm';
+import { connectionUrl } from './connection';
 import { encodeArrays } from './pg-array';
 import type { DataSource, DataSourceOptions, MixedList, EntitySchema } from 'typeorm';
 
 export interface PostgresOptions {
+  /** DATABASE_URL: the service's own role and database; TLS settings as its parameters */
   url: string;
+  /** DATABASE_SSL_CA_FILE: the CA that signed the server's certificate, when the URL names none */
+  sslCaFile?: string;
   poolSize: number;
   /** shows in pg_stat_activity, so an operator sees which service holds a connection */
   applicationName: string;
@@ -22,7 +26,7 @@ export interface PostgresOptions {
 export function postgresDataSourceOptions(options: PostgresOptions): DataSourceOptions {
   return {
     type: 'postgres',
-    url: options.url,
+    url: connectionUrl(options.url, options.sslCaFile),
     applicationName: options.applicationName,
     entities: options.entities,
     migrations: options.migrations,
@@ -52,33 +56,6 @@ export function postgresDataSourceOptions(options: PostgresOptions): DataSourceO
       options: '-c plan_cache_mode=force_generic_plan -c random_page_cost=1.1',
     },
   };
-}
-
-/** Turns a PostgreSQL connection failure into a sentence an operator can act on. */
-export function describeDatabaseError(error: unknown, url: string): string {
-  const safeUrl = redactUrl(url);
-  const e = error as { code?: string; message?: string };
-  switch (e.code) {
-    case 'ECONNREFUSED':
-      return `cannot connect to PostgreSQL at ${safeUrl}: connection refused (is the server running?)`;
-    case '3D000':
-      return `database in ${safeUrl} does not exist: create it (./dev db) and run the migrations`;
-    case '28P01':
-    case '28000':
-      return `PostgreSQL refused the credentials in ${safeUrl}`;
-    default:
-      return `cannot use PostgreSQL at ${safeUrl}: ${e.message ?? String(error)}`;
-  }
-}
-
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import pino from 'pino';
 import type { Logger } from 'pino';
+import { secretRedaction } from './redact';
 
 /**
  * Nest's logger until the application (and with it nestjs-pino) exists: the same JSON lines on
@@ -16,6 +17,8 @@ export class BootLogger implements LoggerService {
       messageKey: 'msg',
       timestamp: () => `,"time":"${new Date().toISOString()}"`,
       formatters: { level: (label) => ({ level: label }) },
+      // a failed start logs the error that stopped it, which may quote the connection URL
+      ...secretRedaction(),
     });
   }
 

@@ -3,3 +3,4 @@ export * from './correlation';
 export * from './boot-logger';
 export * from './metrics';
 export * from './trace-context';
+export * from './redact';

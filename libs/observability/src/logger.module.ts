@@ -10,6 +10,7 @@ import { Store, storage } from 'nestjs-pino/storage';
 import type { Params } from 'nestjs-pino';
 import { CORRELATION_HEADER } from './correlation';
 import { LineBatcher } from './line-batcher';
+import { secretRedaction } from './redact';
 import { currentTrace } from './trace-context';
 
 export interface LoggingOptions {
@@ -33,6 +34,9 @@ export function pinoParams({ service, level }: LoggingOptions): Params {
         messageKey: 'msg',
         timestamp: () => `,"time":"${new Date().toISOString()}"`,
         formatters: { level: (label) => ({ level: label }) },
+        // tokens, cookies and passwords never reach a log line, whoever logs them (./redact); the
+        // serializers below keep no header of a request or response
+        ...secretRedaction({ requestsSerialized: true }),
         genReqId: (req, res) => {
           const given = req.headers['x-request-id'];
           const id =
@@ -52,7 +56,8 @@ export function pinoParams({ service, level }: LoggingOptions): Params {
         autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
         // a request line says which request it was and how it ended, not every header of both
         // (those made a POST /orders line 1 KiB, and serializing them was 2% of the order
-        // service's CPU under load); no header is logged, so none needs redacting
+        // service's CPU under load); no header is logged, and secretRedaction() stands behind
+        // any other line that logs one
         wrapSerializers: false,
         serializers: {
           req: (req: IncomingMessage & { id?: unknown }) => {

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { Client } from 'pg';
-import { env } from '@tcc/config';
-import { loadConfigOrExit } from './run-service';
 import { describeDatabaseError } from '@tcc/database';
+import { connectionUrlOrExit, databaseConfigShape } from './run-migrations';
+import { loadConfigOrExit } from './run-service';
 
 /**
  * Body of `node apps/<service>/dist/seed.js`: loads demo rows for `./dev up`. Idempotent: rows
@@ -12,8 +12,9 @@ export async function runSeed(
   service: string,
   statements: { sql: string; params: unknown[] }[],
 ): Promise<void> {
-  const url = loadConfigOrExit(`${service} seed`, z.object({ DATABASE_URL: env.postgresUrl() })).DATABASE_URL;
-  const client = new Client({ connectionString: url });
+  const config = loadConfigOrExit(`${service} seed`, z.object(databaseConfigShape));
+  const url = config.DATABASE_URL;
+  const client = new Client({ connectionString: connectionUrlOrExit(`${service} seed`, config) });
   try {
     await client.connect();
     let inserted = 0;

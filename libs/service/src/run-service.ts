@@ -7,8 +7,8 @@ import type { z } from 'zod';
 import { authSettings } from '@tcc/auth';
 import { ConfigError, loadConfig } from '@tcc/config';
 import type { ServiceConfig } from '@tcc/config';
-import { describeDatabaseError } from '@tcc/database';
-import { BootLogger } from '@tcc/observability';
+import { describeDatabaseError, isDatabaseError } from '@tcc/database';
+import { BootLogger, maskUrlPasswords } from '@tcc/observability';
 import { connectKafkaConsumer } from '@tcc/kafka';
 import type { Server } from 'node:http';
 import { setupApiDocs } from './http/api-docs';
@@ -94,6 +94,7 @@ function configuredOrExit<T>(label: string, read: () => T): T {
   }
 }
 
+/** One line on what stopped the start; it may name a URL, never its password. */
 export function describeStartupError(error: unknown, config: ServiceConfig): string {
   const e = error as { code?: string; message?: string; cause?: unknown };
   const metricsPort = (error as { metricsPort?: number }).metricsPort;
@@ -102,10 +103,8 @@ export function describeStartupError(error: unknown, config: ServiceConfig): str
   }
   if (e.code === 'EADDRINUSE') return `port ${config.PORT} (PORT) on ${config.HOST} is already in use`;
   if (e.code === 'EACCES') return `no permission to listen on port ${config.PORT} (PORT)`;
-  if (typeof e.code === 'string' && (/^[0-9A-Z]{5}$/.test(e.code) || e.code === 'ECONNREFUSED')) {
-    return describeDatabaseError(error, config.DATABASE_URL);
-  }
-  return e.message ?? String(error);
+  if (isDatabaseError(error)) return describeDatabaseError(error, config.DATABASE_URL);
+  return maskUrlPasswords(e.message ?? String(error));
 }
 
 function installGracefulShutdown(

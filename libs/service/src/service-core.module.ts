@@ -5,7 +5,7 @@ import type { INestApplication } from '@nestjs/common';
 import type { MixedList, EntitySchema } from 'typeorm';
 import { allTopics } from '@tcc/contracts';
 import type { ServiceConfig } from '@tcc/config';
-import { postgresDataSourceOptions } from '@tcc/database';
+import { connectionUrl, postgresDataSourceOptions } from '@tcc/database';
 import { KafkaConnections, KafkaModule } from '@tcc/kafka';
 import type { KafkaConsumerServerOptions, MessageSchemas } from '@tcc/kafka';
 import { collectProcessMetrics, loggingModule } from '@tcc/observability';
@@ -38,6 +38,7 @@ export class ServiceCoreModule {
         TypeOrmModule.forRoot({
           ...postgresDataSourceOptions({
             url: config.DATABASE_URL,
+            sslCaFile: config.DATABASE_SSL_CA_FILE,
             poolSize: config.DATABASE_POOL_SIZE,
             applicationName: `tcc-${service}`,
             entities,
@@ -56,7 +57,7 @@ export class ServiceCoreModule {
           replicationFactor: config.KAFKA_REPLICATION_FACTOR,
         }),
         OutboxModule.forRoot({
-          databaseUrl: config.DATABASE_URL,
+          databaseUrl: connectionUrl(config.DATABASE_URL, config.DATABASE_SSL_CA_FILE),
           batchSize: config.OUTBOX_BATCH_SIZE,
           pollIntervalMs: config.OUTBOX_POLL_INTERVAL_MS,
         }),

@@ -1,4 +1,5 @@
 export * from './wait-for';
+export * from './database-urls';
 export * from './test-database';
 export * from './test-kafka';
 export * from './service-process';

@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
-import { assertTestDatabaseUrl, withDatabase } from './test-database';
+import { assertTestDatabaseUrl, withDatabase } from './database-urls';
 import { workspaceRoot } from './service-process';
 
 const run = promisify(execFile);

@@ -1,17 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-
-export const TEST_DATABASE_PREFIX = 'tcc_test';
-
-/** Refuses any database whose name does not say it is a test database. */
-export function assertTestDatabaseUrl(url: string): void {
-  const name = new URL(url).pathname.replace(/^\//, '');
-  if (!name.includes('test')) {
-    throw new Error(
-      `refusing to run tests against database "${name}" (${url}): TEST_DATABASE_URL must name a test database, e.g. postgres://postgres@127.0.0.1:15433/${TEST_DATABASE_PREFIX} (./dev test sets it)`,
-    );
-  }
-}
+import { dropServiceRole, provisionServiceDatabase } from '@tcc/database';
+import { assertTestDatabaseUrl, TEST_DATABASE_PREFIX, withDatabase, withRole } from './database-urls';
 
 export function testDatabaseAdminUrl(): string {
   const url = process.env['TEST_DATABASE_URL'];
@@ -21,12 +11,6 @@ export function testDatabaseAdminUrl(): string {
     );
   assertTestDatabaseUrl(url);
   return url;
-}
-
-export function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
 }
 
 async function admin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
@@ -41,18 +25,43 @@ async function admin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
 
 export interface TestDatabase {
   name: string;
+  /** how the test (and a service under test) connects: as the administrator, or as the database's own role */
   url: string;
+  /** the database's own role and its password, when it has one (`ownRole`) */
+  role?: { name: string; password: string };
   drop(): Promise<void>;
 }
 
+export interface TestDatabaseOptions {
+  /**
+   * Give the database a login role of its own that owns it, made as ./dev db makes a service's
+   * (provisionServiceDatabase), with a new random password; `url` then connects as that role.
+   */
+  ownRole?: boolean;
+}
+
 /** A fresh, empty database for one test file, so tests never see each other's rows. */
-export async function createTestDatabase(label: string): Promise<TestDatabase> {
+export async function createTestDatabase(
+  label: string,
+  options: TestDatabaseOptions = {},
+): Promise<TestDatabase> {
   const name = `${TEST_DATABASE_PREFIX}_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
-  await admin((c) => c.query(`CREATE DATABASE "${name}"`));
+  const adminUrl = testDatabaseAdminUrl();
+  if (!options.ownRole) {
+    await admin((c) => c.query(`CREATE DATABASE "${name}"`));
+    return { name, url: withDatabase(adminUrl, name), drop: () => dropTestDatabase(name) };
+  }
+  // the role is named as its database: both are this test file's alone, and go together
+  const role = { name, password: randomBytes(12).toString('hex') };
+  await provisionServiceDatabase(adminUrl, { role: role.name, password: role.password, database: name });
   return {
     name,
-    url: withDatabase(testDatabaseAdminUrl(), name),
-    drop: () => dropTestDatabase(name),
+    url: withRole(withDatabase(adminUrl, name), role.name, role.password),
+    role,
+    drop: async () => {
+      await dropTestDatabase(name);
+      await dropServiceRole(adminUrl, role.name);
+    },
   };
 }
 

@@ -78,7 +78,9 @@ export interface HttpResult<T = unknown> {
 
 /**
  * The three services as real processes, each with its own new database, all on topics of their
- * own (KAFKA_TOPIC_PREFIX), so a test file sees only its own messages.
+ * own (KAFKA_TOPIC_PREFIX), so a test file sees only its own messages. Each service migrates and
+ * runs as a login role of its own that owns its database and may connect to no other, as under
+ * ./dev up (the role is named as the database; its password is new for every stack).
  */
 export class Stack {
   readonly processes = new Map<ServiceName, ServiceProcess>();
@@ -93,7 +95,7 @@ export class Stack {
     const prefix = `e2e-${label}-${randomBytes(3).toString('hex')}.`;
     const databases = new Map<ServiceName, TestDatabase>();
     for (const name of SERVICES) {
-      const database = await createTestDatabase(`${label}_${name}`);
+      const database = await createTestDatabase(`${label}_${name}`, { ownRole: true });
       databases.set(name, database);
       const migrated = await runScript(name, 'migrate', { DATABASE_URL: database.url });
       if (migrated.code !== 0) throw new Error(`${name} migrate failed: ${migrated.stderr}`);
@@ -124,6 +126,11 @@ export class Stack {
 
   topic(logical: string): string {
     return `${this.prefix}${logical}`;
+  }
+
+  /** The environment a service runs with, to start another process like it. */
+  settings(name: ServiceName): Record<string, string> {
+    return { ...this.env.get(name) };
   }
 
   url(name: ServiceName): string {
