@@ -1,3 +1,4 @@
 export * from './load-config';
 export * from './env-vars';
 export * from './service-config';
+export * from './kafka-security';
