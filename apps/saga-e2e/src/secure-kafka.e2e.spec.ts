@@ -118,6 +118,16 @@ describe('the saga on a secured Kafka: SASL_SSL, SCRAM-SHA-512, least-privilege 
     expect(await written()).toBe(before);
   });
 
+  it('never writes a Kafka password to a log', () => {
+    const passwords = SERVICES.map((s) => credentials[s]['KAFKA_SASL_PASSWORD'] ?? '');
+    expect(passwords.every((p) => p.length >= 32)).toBe(true);
+    for (const [name, proc] of stack.processes) {
+      const output = `${proc.stdout}\n${proc.stderr}`;
+      expect(output).toContain(`"service":"${name}"`);
+      for (const password of passwords) expect([name, output.includes(password)]).toEqual([name, false]);
+    }
+  });
+
   it('does not start a service whose credentials do not fit together, and says which', async () => {
     const port = await freePort();
     const proc = ServiceProcess.start('stock', {
