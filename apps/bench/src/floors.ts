@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import type { KafkaSecurityOptions } from '@tcc/kafka';
 import { Client } from 'pg';
 
 /** Send-to-receive round trips of one message at a time, on a topic of its own with one partition. */
-export async function kafkaFloor(brokers: string[]): Promise<number[]> {
-  const kafka = new Kafka({ clientId: 'tcc-bench', brokers, logLevel: logLevel.NOTHING });
+export async function kafkaFloor(brokers: string[], security: KafkaSecurityOptions = {}): Promise<number[]> {
+  const kafka = new Kafka({ clientId: 'tcc-bench', brokers, ...security, logLevel: logLevel.NOTHING });
   const topic = `bench.floor.${randomBytes(4).toString('hex')}`;
   const admin = kafka.admin();
   await admin.connect();

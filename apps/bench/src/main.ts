@@ -25,7 +25,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stderr.write('measuring the floors (Kafka round trip, PostgreSQL commit) ...\n');
     const postgres = await postgresFloor(o.orderDb);
     const floors = {
-      kafkaRoundTripMs: percentiles(await kafkaFloor(o.brokers)),
+      kafkaRoundTripMs: percentiles(await kafkaFloor(o.brokers, o.kafkaSecurity)),
       postgresCommitMs: percentiles(postgres.samples),
     };
 

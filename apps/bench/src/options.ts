@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ConfigError } from '@tcc/config';
+import { kafkaSecurityFromEnv } from '@tcc/kafka';
+import type { KafkaSecurityOptions } from '@tcc/kafka';
 
 export const USAGE = `Usage: ./dev bench [options]      (against a running stack: ./dev up)
 
@@ -27,7 +30,8 @@ latency.svg into --out.
                       for services started with AUTH_DISABLED=true
   --order-db URL      to see when orders finish (default tcc_order on POSTGRES_URL, which
                       ./dev bench sets to the PostgreSQL ./dev up started)
-  --brokers LIST      for the Kafka floor (default KAFKA_BROKERS, else 127.0.0.1:9092)
+  --brokers LIST      for the Kafka floor (default KAFKA_BROKERS, else 127.0.0.1:9092); a secured
+                      broker's credentials: KAFKA_SSL*, KAFKA_SASL_* as the services read them
   --out DIR           (default bench-results/<time>)
   --no-check          skip the invariant checker`;
 
@@ -64,6 +68,8 @@ export interface BenchOptions {
   customerCount: number;
   orderDb: string;
   brokers: string[];
+  /** SASL and TLS for the Kafka floor (KAFKA_SASL_*, KAFKA_SSL*, as the services read them) */
+  kafkaSecurity: KafkaSecurityOptions;
   out: string;
   urls: { order: string; stock: string; payment: string };
   metrics: { order: string; stock: string; payment: string };
@@ -90,6 +96,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     customerCount: positive('customers', v.customers),
     orderDb: v['order-db'] ?? orderDatabase(env),
     brokers: (v.brokers ?? env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(','),
+    kafkaSecurity: kafkaSecurity(env),
     out: resolve(v.out ?? join('bench-results', new Date().toISOString().replace(/[:.]/g, '-'))),
     urls: { order: v['order-url'], stock: v['stock-url'], payment: v['payment-url'] },
     metrics: {
@@ -108,6 +115,16 @@ function signingKey(file: string | undefined): string | undefined {
     return readFileSync(file, 'utf8');
   } catch (error) {
     throw new UsageError(`--signing-key: cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+/** SASL and TLS from the services' variables; bad ones are bad arguments. */
+function kafkaSecurity(env: NodeJS.ProcessEnv): KafkaSecurityOptions {
+  try {
+    return kafkaSecurityFromEnv(env);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
   }
 }
 

@@ -19,7 +19,7 @@ export const CONSUMED_TOPICS: Record<string, string> = {
 
 /** A bad input and what it must have got, and (after checking) whether it did. */
 export interface Treatment {
-  kind: KafkaBadInput | HttpBadInput;
+  kind: KafkaBadInput | HttpBadInput | 'no-credentials';
   /** where it was sent: a topic, or POST /orders and what was wrong with it */
   target: string;
   expected: string;

@@ -5,10 +5,10 @@ import { HTTP_BAD_INPUTS, KAFKA_BAD_INPUTS, SERVICES } from './plan';
 import type { ChaosSummary } from './summary';
 
 /**
- * The short chaos run (`./dev chaos --short`) as CI runs it: its own Kafka and PostgreSQL, the
- * services as processes, every kind of fault at least once. A new seed each time (CHAOS_SEED
- * repeats one); the seed is in every failure message, and `./dev chaos --short --seed N` repeats
- * the run.
+ * The short chaos run (`./dev chaos --short --secure`) as CI runs it: its own Kafka (secured: each
+ * service with its own credentials and ACLs) and PostgreSQL, the services as processes, every kind
+ * of fault at least once. A new seed each time (CHAOS_SEED repeats one); the seed is in every
+ * failure message, and `./dev chaos --short --secure --seed N` repeats the run.
  */
 describe('the short chaos run', () => {
   const seed = process.env['CHAOS_SEED'] ?? String(Math.floor(Math.random() * 2_147_483_647) + 1);
@@ -20,7 +20,7 @@ describe('the short chaos run', () => {
     process.stderr.write(`chaos e2e: seed ${seed}, logs in ${out}\n`);
     const run = await runNode(
       join(workspaceRoot, 'apps', 'chaos', 'dist', 'main.js'),
-      ['--short', '--seed', seed, '--out', out, '--json'],
+      ['--short', '--secure', '--seed', seed, '--out', out, '--json'],
       Object.fromEntries(
         ['HOME', 'TCC_CACHE_DIR', 'JAVA_HOME', 'PG_BIN', 'TMPDIR'].flatMap((k) => {
           const v = process.env[k];
@@ -79,7 +79,7 @@ describe('the short chaos run', () => {
 
   it('gave every kind of bad input its documented treatment', () => {
     const kinds = [...new Set(summary.badInputs.map((b) => b.kind))].sort();
-    expect(kinds).toEqual([...KAFKA_BAD_INPUTS, ...HTTP_BAD_INPUTS].sort());
+    expect(kinds).toEqual([...KAFKA_BAD_INPUTS, ...HTTP_BAD_INPUTS, 'no-credentials'].sort());
     expect({ seed, mistreated: summary.badInputs.filter((b) => !b.ok) }).toEqual({ seed, mistreated: [] });
   });
 

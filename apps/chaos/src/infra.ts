@@ -18,18 +18,30 @@ async function sh(file: string, args: string[], env: NodeJS.ProcessEnv = process
   }
 }
 
+const KAFKA_USERS = ['admin', 'order', 'stock', 'payment'] as const;
+export type KafkaUser = (typeof KAFKA_USERS)[number];
+
 /**
  * The chaos run's own Kafka broker: infra/local/kafka.sh on free ports with a state dir of its own,
  * so restarting it disturbs no other broker on the machine (./dev up's, the tests').
  */
 export class OwnKafka {
+  /** each user's KAFKA_SSL* and KAFKA_SASL_* variables (kafka.sh secure-env); none when not secured */
+  readonly credentials: Record<KafkaUser, Record<string, string>> = {
+    admin: {},
+    order: {},
+    stock: {},
+    payment: {},
+  };
+
   private constructor(
     readonly port: number,
     private readonly env: NodeJS.ProcessEnv,
     private readonly stateDir: string,
   ) {}
 
-  static async start(stateDir: string): Promise<OwnKafka> {
+  /** `secure`: SASL_SSL, SCRAM users and ACLs (kafka.sh start --secure; its restarts stay secured) */
+  static async start(stateDir: string, secure = false): Promise<OwnKafka> {
     const port = await freePort();
     let controllerPort = await freePort();
     while (controllerPort === port) controllerPort = await freePort();
@@ -41,7 +53,18 @@ export class OwnKafka {
       KAFKA_HEAP_MAX: process.env['KAFKA_HEAP_MAX'] ?? '512m',
     };
     const kafka = new OwnKafka(port, env, stateDir);
-    await kafka.start();
+    if (!secure) {
+      await kafka.start();
+      return kafka;
+    }
+    await kafka.script('start', '--secure');
+    for (const user of KAFKA_USERS) {
+      const lines = (await kafka.script('secure-env', user)).trim().split('\n');
+      for (const line of lines) {
+        const name = line.slice(0, line.indexOf('='));
+        if (name !== 'KAFKA_BROKERS') kafka.credentials[user][name] = line.slice(name.length + 1);
+      }
+    }
     return kafka;
   }
 
@@ -49,8 +72,8 @@ export class OwnKafka {
     return `127.0.0.1:${this.port}`;
   }
 
-  private script(command: string): Promise<string> {
-    return sh(join(workspaceRoot, 'infra', 'local', 'kafka.sh'), [command], this.env);
+  private script(...args: string[]): Promise<string> {
+    return sh(join(workspaceRoot, 'infra', 'local', 'kafka.sh'), args, this.env);
   }
 
   start(): Promise<string> {

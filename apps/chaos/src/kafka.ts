@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { Admin, Consumer, EachMessagePayload, IHeaders, Producer } from 'kafkajs';
 import { Headers } from '@tcc/contracts';
+import type { KafkaSecurityOptions } from '@tcc/kafka';
 
 export interface RawMessage {
   topic: string;
@@ -46,10 +47,12 @@ export class ChaosKafka {
   private readonly admin: Admin;
   private readers = 0;
 
-  constructor(brokers: string) {
+  /** `security`: the credentials for the chaos run's own broker (the admin's, when it is secured) */
+  constructor(brokers: string, security: KafkaSecurityOptions = {}) {
     this.kafka = new Kafka({
       clientId: 'tcc-chaos',
       brokers: [brokers],
+      ...security,
       logLevel: logLevel.NOTHING,
       connectionTimeout: 3_000,
       retry: { retries: 8, maxRetryTime: 5_000 },

@@ -5,6 +5,7 @@ import { HttpBadInputs, KafkaBadInputs } from './bad-inputs';
 import { CancelBeforeTry } from './cancel-before-try';
 import { makeCatalog, OrderClients } from './clients';
 import { loadAndFaults } from './faults';
+import { kafkaSecurityFromEnv } from '@tcc/kafka';
 import { ChaosKafka, Duplicator } from './kafka';
 import { parseSettings, repeatCommand, USAGE } from './options';
 import { describeEvent, planFaults } from './plan';
@@ -87,7 +88,7 @@ async function chaos(run: Run): Promise<ChaosSummary> {
   const catalog = makeCatalog(root.fork('catalog'));
   await seedCatalog(run, fleet, catalog);
 
-  const topics = new ChaosKafka(infra.kafka.brokers);
+  const topics = new ChaosKafka(infra.kafka.brokers, kafkaSecurityFromEnv(infra.kafka.credentials.admin));
   await topics.connect();
   run.cleanups.push(() => topics.disconnect());
   const duplicator = new Duplicator(topics, [Topics.stockCommands, Topics.paymentCommands]);

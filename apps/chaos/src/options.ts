@@ -20,6 +20,9 @@ failure. Everything it started is stopped at the end, also on failure and Ctrl-C
   --duplicates SHARE  share of orders whose commands are published twice (default 0.2)
   --out DIR           logs and summary.json (default chaos-results/<time>-seed-<seed>)
   --postgres-url URL  use this server instead of starting one (it is then not restarted)
+  --secure            its broker secured (kafka.sh start --secure): each service with its own SCRAM
+                      user and only its topics' ACLs, the run's own clients as admin; and a client
+                      without credentials must be refused
   --json              print the summary as JSON
   -h, --help
 
@@ -35,6 +38,7 @@ const options = {
   duplicates: { type: 'string' },
   out: { type: 'string' },
   'postgres-url': { type: 'string' },
+  secure: { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -51,6 +55,7 @@ export interface RunSettings {
   share: number;
   out: string;
   postgresUrl: string | undefined;
+  secure: boolean;
   json: boolean;
   argv: string[];
 }
@@ -80,6 +85,7 @@ export function parseSettings(argv: string[]): RunSettings | 'help' {
       v.out ?? join('chaos-results', `${new Date().toISOString().replace(/[:.]/g, '-')}-seed-${seed}`),
     ),
     postgresUrl: v['postgres-url'],
+    secure: v.secure,
     json: v.json,
     argv,
   };
@@ -96,6 +102,7 @@ function whole(name: string, value: string | undefined, fallback: number, min = 
 export function repeatCommand(s: RunSettings): string {
   const parts = ['./dev chaos', `--seed ${s.seed}`];
   if (s.short) parts.push('--short');
+  if (s.secure) parts.push('--secure');
   const flags: [string, string][] = [];
   for (let i = 0; i < s.argv.length; i++) {
     const a = s.argv[i] ?? '';

@@ -63,7 +63,7 @@ export async function startInfrastructure(run: Run): Promise<Infrastructure> {
   const kafkaDir = mkdtempSync(join(tmpdir(), 'tcc-chaos-kafka-'));
   const given = run.s.postgresUrl;
   const [kafka, pg] = await Promise.all([
-    OwnKafka.start(kafkaDir).catch((error: Error) => {
+    OwnKafka.start(kafkaDir, run.s.secure).catch((error: Error) => {
       throw new SetupError(`cannot start Kafka: ${error.message}`);
     }),
     (given
@@ -92,7 +92,10 @@ export async function startInfrastructure(run: Run): Promise<Infrastructure> {
 /** The services as processes: order x1, stock x2, payment x2. */
 export async function startServices(run: Run, { kafka, dbs }: Infrastructure): Promise<Fleet> {
   const fleet = new Fleet(
-    (service, port, metricsPort) => serviceEnv(service, { port, metricsPort }, dbs[service], kafka.brokers),
+    (service, port, metricsPort) => ({
+      ...serviceEnv(service, { port, metricsPort }, dbs[service], kafka.brokers),
+      ...kafka.credentials[service],
+    }),
     join(run.s.out, 'logs'),
     (m) => run.log(m),
     SHUTDOWN_TIMEOUT_MS + 5_000,

@@ -16,6 +16,8 @@ import type { FaultEvent, ServiceName } from './plan';
 import { query } from './quiet';
 import type { Quiet } from './quiet';
 import type { Run } from './run';
+import type { OwnKafka } from './infra';
+import { publishWithoutCredentials } from './intruder';
 import type { Infrastructure } from './setup';
 import { judge } from './summary';
 import type { ChaosSummary, InvariantResult, Unjudged } from './summary';
@@ -50,6 +52,7 @@ export async function verdict(run: Run, ran: Ran): Promise<ChaosSummary> {
   const deadLetters = await topics.readAll(Object.keys(CONSUMED_TOPICS).map(deadLetterTopicOf));
   const replies = await topics.readAll([Topics.orderReplies]);
   const badInputs = [...kafkaBad.check(deadLetters), ...httpBad.results];
+  if (s.secure) badInputs.push(await publishWithoutCredentials(infra.kafka));
   const cancelResults = cancels.check(replies);
   const others = deadLetters.filter((d) => !kafkaBad.isMine(d));
 
@@ -61,7 +64,7 @@ export async function verdict(run: Run, ran: Ran): Promise<ChaosSummary> {
     ),
   );
   run.log('running the invariant checker');
-  const invariants = await checkInvariants(run, dbs, infra.kafka.brokers, acceptedFile);
+  const invariants = await checkInvariants(run, dbs, infra.kafka, acceptedFile);
 
   const rows = await query<{ status: string; reason: string | null; n: string }>(
     dbs.order,
@@ -140,7 +143,7 @@ export async function verdict(run: Run, ran: Ran): Promise<ChaosSummary> {
 async function checkInvariants(
   run: Run,
   dbs: Record<ServiceName, string>,
-  brokers: string,
+  kafka: OwnKafka,
   acceptedFile: string,
 ): Promise<ChaosSummary['invariants']> {
   const child = spawn(
@@ -154,14 +157,18 @@ async function checkInvariants(
       '--payment-db',
       dbs.payment,
       '--brokers',
-      brokers,
+      kafka.brokers,
       '--accepted',
       acceptedFile,
       '--wait-quiet',
       '60',
       '--json',
     ],
-    { env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    // the broker's admin credentials when it is secured; nothing else of this process' environment
+    {
+      env: { PATH: process.env['PATH'] ?? '', ...kafka.credentials.admin },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   let stdout = '';
   let stderr = '';

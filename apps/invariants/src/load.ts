@@ -2,6 +2,7 @@ import { Client } from 'pg';
 import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
 import type { Admin, IHeaders } from 'kafkajs';
 import { DeadLetterHeaders, Headers, isDeadLetterTopic } from '@tcc/contracts';
+import type { KafkaSecurityOptions } from '@tcc/kafka';
 import type {
   DeadLetter,
   GroupLag,
@@ -22,6 +23,8 @@ export interface Sources {
   prefix: string;
   /** the services' consumer groups, whose lag check 7 looks at */
   groups: string[];
+  /** SASL and TLS for the broker (KAFKA_SASL_*, KAFKA_SSL*) */
+  kafkaSecurity?: KafkaSecurityOptions;
 }
 
 async function query<T>(url: string, sql: string): Promise<T[]> {
@@ -89,7 +92,7 @@ export async function loadSnapshot(sources: Sources): Promise<Omit<Snapshot, 'ac
   const stepsOf = new Map<string, string[]>();
   for (const st of steps) stepsOf.set(st.orderId, [...(stepsOf.get(st.orderId) ?? []), st.state]);
   const topics = sources.brokers
-    ? await loadTopics(sources.brokers, sources.prefix, sources.groups)
+    ? await loadTopics(sources.brokers, sources.prefix, sources.groups, sources.kafkaSecurity)
     : { lags: null, idleGroups: null, deadLetters: null };
   return {
     now,
@@ -106,10 +109,12 @@ export async function loadTopics(
   brokers: string[],
   prefix: string,
   groups: string[],
+  security: KafkaSecurityOptions = {},
 ): Promise<{ lags: GroupLag[]; idleGroups: IdleGroup[]; deadLetters: DeadLetter[] }> {
   const kafka = new Kafka({
     clientId: 'tcc-invariants',
     brokers,
+    ...security,
     logLevel: logLevel.NOTHING,
     connectionTimeout: 3_000,
     retry: { retries: 2 },

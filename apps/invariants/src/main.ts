@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { ConfigError } from '@tcc/config';
+import { kafkaSecurityFromEnv } from '@tcc/kafka';
+import type { KafkaSecurityOptions } from '@tcc/kafka';
 import { runChecks } from './checks';
 import type { CheckResult, Snapshot } from './checks';
 import { loadSnapshot } from './load';
@@ -32,7 +35,10 @@ Options:
   --wait-quiet SEC    wait up to SEC seconds for quiet first (implies --quiet)
   --grace-ms N        grace after a reservation's time to live (default 10000)
   --json              results as JSON
-  -h, --help`;
+  -h, --help
+
+A secured broker: KAFKA_SSL, KAFKA_SSL_CA_FILE, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and
+KAFKA_SASL_PASSWORD, as the services read them (e.g. export $(./dev kafka secure-env admin)).`;
 
 const options = {
   'order-db': { type: 'string' },
@@ -54,6 +60,16 @@ class UsageError extends Error {}
 
 /** The services' default KAFKA_GROUP_ID. */
 const DEFAULT_GROUPS = 'tcc-order,tcc-stock,tcc-payment';
+
+/** SASL and TLS from the services' variables; bad ones are bad arguments. */
+function kafkaSecurity(env: NodeJS.ProcessEnv): KafkaSecurityOptions {
+  try {
+    return kafkaSecurityFromEnv(env);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+}
 
 function dbUrl(env: NodeJS.ProcessEnv, service: string): string {
   const given = env[`${service.toUpperCase()}_DATABASE_URL`];
@@ -147,6 +163,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         .split(',')
         .map((g) => g.trim())
         .filter(Boolean),
+      kafkaSecurity: kafkaSecurity(env),
     };
     const accepted = loadAccepted(values.accepted);
     let snapshot = await loadSnapshot(sources);

@@ -1,4 +1,7 @@
 import { parseArgs } from 'node:util';
+import { ConfigError } from '@tcc/config';
+import { kafkaSecurityFromEnv } from '@tcc/kafka';
+import type { KafkaSecurityOptions } from '@tcc/kafka';
 import { groupsCommand } from './commands/groups';
 import { listDeadLetters, replayDeadLetters } from './commands/dead-letters';
 import { tailCommand } from './commands/tail';
@@ -37,7 +40,20 @@ Options:
   --dry-run                 (replay) only show what would be sent
   -h, --help                this text
 
+A secured broker: KAFKA_SSL, KAFKA_SSL_CA_FILE, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and
+KAFKA_SASL_PASSWORD, as the services read them (e.g. export $(./dev kafka secure-env admin)).
+
 Exit codes: 0 done, 1 failed (broker unreachable, unknown topic...), 2 bad arguments.`;
+
+/** The client's SASL and TLS settings from the environment; bad ones are bad arguments. */
+function securityFrom(env: NodeJS.ProcessEnv): KafkaSecurityOptions {
+  try {
+    return kafkaSecurityFromEnv(env);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message, 2);
+    throw error;
+  }
+}
 
 const options = {
   brokers: { type: 'string' },
@@ -109,7 +125,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
     }
     if (v.follow && command !== 'tail') throw new CliError('--follow goes with tail', 2);
 
-    ctx = await connect(brokers, v.prefix ?? env['KAFKA_TOPIC_PREFIX'] ?? '', v.json);
+    ctx = await connect(brokers, v.prefix ?? env['KAFKA_TOPIC_PREFIX'] ?? '', v.json, securityFrom(env));
     switch (command) {
       case 'list':
         await topicsCommand(ctx, { all: v.all });

@@ -1,5 +1,6 @@
 import { Kafka, logLevel } from 'kafkajs';
 import type { Admin } from 'kafkajs';
+import type { KafkaSecurityOptions } from '@tcc/kafka';
 
 /** A failure the user can act on: printed as one line, with an exit code (2 = bad arguments). */
 export class CliError extends Error {
@@ -26,10 +27,16 @@ export interface Context {
   resolveTopic(name: string): Promise<string>;
 }
 
-export async function connect(brokers: string[], prefix: string, json: boolean): Promise<Context> {
+export async function connect(
+  brokers: string[],
+  prefix: string,
+  json: boolean,
+  security: KafkaSecurityOptions = {},
+): Promise<Context> {
   const kafka = new Kafka({
     clientId: 'tcc-topics-cli',
     brokers,
+    ...security,
     logLevel: logLevel.NOTHING,
     connectionTimeout: 3_000,
     requestTimeout: 15_000,

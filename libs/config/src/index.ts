@@ -2,3 +2,4 @@ export * from './load-config';
 export * from './env-vars';
 export * from './service-config';
 export * from './auth-config';
+export * from './kafka-security';

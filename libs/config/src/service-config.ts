@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { authConfigShape } from './auth-config';
 import { env } from './env-vars';
+import { kafkaSecurityShape } from './kafka-security';
 
 /**
  * The variables every service reads. The same names are used by infra/docker-compose.yml,
@@ -24,6 +25,7 @@ export const serviceConfigShape = {
     .max(100)
     .default(''),
   KAFKA_REPLICATION_FACTOR: env.int({ min: 1, max: 10, fallback: 1 }),
+  ...kafkaSecurityShape,
   LOG_LEVEL: env.logLevel(),
   /** how long SIGTERM may take before the process exits anyway */
   SHUTDOWN_TIMEOUT_MS: env.int({ min: 100, max: 600_000, fallback: 15_000 }),

@@ -27,6 +27,30 @@ export function isDeadLetterTopic(topic: string): boolean {
 /** Every topic the project creates at startup: the working topics and their dead-letter topics. */
 export const allTopics: readonly string[] = Object.values(Topics).flatMap((t) => [t, deadLetterTopicOf(t)]);
 
+/**
+ * The topics each service writes and reads, dead letters included: what it creates at startup when
+ * they are missing, and all that a secured broker's ACLs allow it (infra/local/kafka-secure.sh,
+ * docs/adr/0010-kafka-acls-services-create-their-own-topics.md).
+ */
+export const serviceTopics = {
+  order: {
+    writes: [Topics.stockCommands, Topics.paymentCommands, deadLetterTopicOf(Topics.orderReplies)],
+    reads: [Topics.orderReplies],
+  },
+  stock: {
+    writes: [Topics.orderReplies, deadLetterTopicOf(Topics.stockCommands)],
+    reads: [Topics.stockCommands],
+  },
+  payment: {
+    writes: [Topics.orderReplies, deadLetterTopicOf(Topics.paymentCommands)],
+    reads: [Topics.paymentCommands],
+  },
+} as const satisfies Record<string, { writes: readonly string[]; reads: readonly string[] }>;
+/** Every topic a service uses. */
+export function topicsOf(service: keyof typeof serviceTopics): string[] {
+  return [...serviceTopics[service].writes, ...serviceTopics[service].reads];
+}
+
 /** Headers added to a dead letter; the original message's own headers are kept beside them. */
 export const DeadLetterHeaders = {
   originalTopic: 'x-dlt-original-topic',

@@ -1,5 +1,6 @@
 export * from './backoff';
 export * from './kafka.client';
+export * from './kafka-security';
 export * from './kafkajs-patches';
 export * from './kafka.module';
 export * from './topics';

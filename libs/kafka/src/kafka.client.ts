@@ -1,6 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { ICustomPartitioner, KafkaConfig, LogEntry } from 'kafkajs';
+import type { KafkaSecurity } from '@tcc/config';
+import { kafkaSecurityOptions } from './kafka-security';
 import { fixKafkajsIdleTimerLoop, fixKafkajsVarintAllocations } from './kafkajs-patches';
 
 // every process that talks to Kafka through this library (see kafkajs-patches.ts)
@@ -10,6 +12,8 @@ fixKafkajsVarintAllocations();
 export interface KafkaClientOptions {
   clientId: string;
   brokers: string[];
+  /** SASL and TLS (KAFKA_SASL_*, KAFKA_SSL*); none: plain, unauthenticated */
+  security?: KafkaSecurity;
 }
 
 const levels: Record<number, 'error' | 'warn' | 'log' | 'debug'> = {
@@ -68,6 +72,7 @@ export function createKafka(options: KafkaClientOptions, overrides: Partial<Kafk
     connectionTimeout: 3_000,
     requestTimeout: 30_000,
     retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5_000 },
+    ...kafkaSecurityOptions(options.security ?? { tls: false }),
     ...overrides,
   });
 }

@@ -1,12 +1,16 @@
 import { Inject, Injectable, Logger, Module } from '@nestjs/common';
 import type { DynamicModule, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { KafkaSecurity } from '@tcc/config';
 import { createKafka, partitioner } from './kafka.client';
+import { describeKafkaSecurity } from './kafka-security';
 import { ensureTopics } from './topics';
 
 export interface KafkaModuleOptions {
   clientId: string;
   brokers: string[];
+  /** SASL and TLS; none: plain, unauthenticated */
+  security?: KafkaSecurity;
   /** topics this service needs (logical names); created at startup when missing */
   topics: readonly string[];
   /** put before every topic name, e.g. to give each test run or environment its own topics */
@@ -30,7 +34,8 @@ export class KafkaConnections implements OnModuleInit, OnApplicationShutdown {
   private readonly log = new Logger('Kafka');
 
   constructor(@Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions) {
-    this.kafka = createKafka({ clientId: options.clientId, brokers: options.brokers });
+    const { clientId, brokers, security } = options;
+    this.kafka = createKafka({ clientId, brokers, security });
     this.admin = this.kafka.admin();
     this.producer = this.kafka.producer({
       idempotent: true,
@@ -49,7 +54,7 @@ export class KafkaConnections implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async start(): Promise<void> {
-    const { brokers, topicPartitions, replicationFactor } = this.options;
+    const { brokers, security, topicPartitions, replicationFactor } = this.options;
     const topics = this.options.topics.map((t) => this.topic(t));
     try {
       await this.admin.connect();
@@ -69,7 +74,7 @@ export class KafkaConnections implements OnModuleInit, OnApplicationShutdown {
       await this.producer.connect();
     } catch (error) {
       throw new Error(
-        `cannot reach Kafka at ${brokers.join(',')} (KAFKA_BROKERS): ${(error as Error).message}`,
+        `cannot reach Kafka at ${brokers.join(',')}${describeKafkaSecurity(security)} (KAFKA_BROKERS): ${(error as Error).message}`,
         {
           cause: error,
         },

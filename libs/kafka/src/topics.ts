@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin } from 'kafkajs';
 
 export interface TopicSettings {
@@ -27,13 +28,14 @@ export async function ensureTopics(
   if (missing.length > 0) {
     // createTopics resolves false when another process created them in between: fine.
     await admin.createTopics({
-      waitForLeaders: true,
+      waitForLeaders: false,
       topics: missing.map((topic) => ({
         topic,
         numPartitions: settings.partitions,
         replicationFactor: settings.replicationFactor,
       })),
     });
+    await waitForLeaders(admin, missing);
   }
   const present = topics.filter((t) => existingNames.has(t));
   const underPartitioned: EnsureTopicsResult['underPartitioned'] = [];
@@ -46,4 +48,26 @@ export async function ensureTopics(
     }
   }
   return { created: missing, existing: present, underPartitioned };
+}
+
+/** Errors a broker answers for a topic it has just created, until its metadata has caught up. */
+const NOT_YET = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+
+/**
+ * Waits until every partition of the topics has a leader. A KRaft broker answers a metadata request
+ * right after CreateTopics as if the topic did not exist, for a moment (kafkajs' own wait gives up
+ * at once then: a service starting beside another failed on it, seen on a secured broker).
+ */
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
+      if (metadata.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (error) {
+      if (!NOT_YET.has((error as { type?: string }).type ?? '') || Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`no leaders for ${topics.join(', ')} after ${timeoutMs} ms`);
+    await sleep(100);
+  }
 }

@@ -3,7 +3,8 @@ import type { DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { INestApplication } from '@nestjs/common';
 import type { MixedList, EntitySchema } from 'typeorm';
-import { allTopics } from '@tcc/contracts';
+import { topicsOf } from '@tcc/contracts';
+import { kafkaSecurityOf } from '@tcc/config';
 import type { ServiceConfig } from '@tcc/config';
 import { connectionUrl, postgresDataSourceOptions } from '@tcc/database';
 import { KafkaConnections, KafkaModule } from '@tcc/kafka';
@@ -14,7 +15,7 @@ import { HealthModule } from './health.controller';
 import { AuthModule } from './http/auth/auth.module';
 
 export interface ServiceCoreOptions {
-  service: string;
+  service: 'order' | 'stock' | 'payment';
   config: ServiceConfig;
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
   entities: MixedList<Function | string | EntitySchema>;
@@ -51,7 +52,10 @@ export class ServiceCoreModule {
         KafkaModule.forRoot({
           clientId: `tcc-${service}`,
           brokers: config.KAFKA_BROKERS,
-          topics: allTopics,
+          // a ConfigError here (credentials that do not fit together) stops the start, naming them
+          security: kafkaSecurityOf(config),
+          // only its own: on a secured broker, the ACLs allow nothing else
+          topics: topicsOf(service),
           topicPrefix: config.KAFKA_TOPIC_PREFIX,
           topicPartitions: config.KAFKA_TOPIC_PARTITIONS,
           replicationFactor: config.KAFKA_REPLICATION_FACTOR,

@@ -39,6 +39,10 @@ export interface StackOptions {
   common?: Record<string, string>;
   /** extra variables for one service */
   env?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** another broker than the tests' (a secured one, say) */
+  brokers?: string;
+  /** the topic and group prefix, when the broker must know it beforehand (its ACLs name it) */
+  prefix?: string;
 }
 
 export interface OrderView {
@@ -92,7 +96,7 @@ export class Stack {
   ) {}
 
   static async start(label: string, options: StackOptions = {}): Promise<Stack> {
-    const prefix = `e2e-${label}-${randomBytes(3).toString('hex')}.`;
+    const prefix = options.prefix ?? `e2e-${label}-${randomBytes(3).toString('hex')}.`;
     const databases = new Map<ServiceName, TestDatabase>();
     for (const name of SERVICES) {
       const database = await createTestDatabase(`${label}_${name}`, { ownRole: true });
@@ -110,12 +114,18 @@ export class Stack {
         PORT: String(await freePort()),
         METRICS_PORT: String(await freePort()),
         DATABASE_URL: databases.get(name)?.url ?? '',
-        KAFKA_BROKERS: testBrokers().join(','),
+        KAFKA_BROKERS: options.brokers ?? testBrokers().join(','),
         KAFKA_TOPIC_PREFIX: prefix,
         KAFKA_GROUP_ID: stack.groupOf(name),
       });
     }
-    await Promise.all(SERVICES.map((name) => stack.startService(name)));
+    try {
+      await Promise.all(SERVICES.map((name) => stack.startService(name)));
+    } catch (error) {
+      // a service that did not come up must not leave the others (and its databases) behind
+      await stack.stop();
+      throw error;
+    }
     return stack;
   }
 
