@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Partitioners } from 'kafkajs';
 import type { Kafka } from 'kafkajs';
 import { Topics } from '@tcc/contracts';
-import { ServiceProcess, freePort, waitFor } from '@tcc/testing';
+import { ServiceProcess, freePort, testAuthEnv, waitFor } from '@tcc/testing';
 import { SecureKafka, kafkaErrorType } from './support/secure-kafka';
 import type { SecureUser } from './support/secure-kafka';
 import { SERVICES, Stack } from './support/stack';
@@ -131,6 +131,7 @@ describe('the saga on a secured Kafka: SASL_SSL, SCRAM-SHA-512, least-privilege 
   it('does not start a service whose credentials do not fit together, and says which', async () => {
     const port = await freePort();
     const proc = ServiceProcess.start('stock', {
+      ...testAuthEnv,
       PORT: String(port),
       DATABASE_URL: stack.databases.get('stock')?.url ?? '',
       KAFKA_BROKERS: kafka.brokers,

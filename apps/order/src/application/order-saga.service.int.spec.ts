@@ -44,10 +44,10 @@ describe('order saga persistence (real PostgreSQL)', () => {
     await database.drop();
   });
 
-  const request = (customerId = 'alice') => ({
+  const request = (customerId = 'alice', quantity = 2) => ({
     customerId,
     lines: [
-      { productId: 'p-1', quantity: 2 },
+      { productId: 'p-1', quantity },
       { productId: 'p-2', quantity: 1 },
     ],
   });
@@ -126,16 +126,23 @@ describe('order saga persistence (real PostgreSQL)', () => {
     expect(await pageOf(first.orderId)).toBe(before);
   });
 
-  it('returns the same order for the same key and body, and refuses another body under that key', async () => {
+  it('returns the same order for the same key and body, refuses another body under that key, and keeps keys per customer', async () => {
     const key = randomUUID();
     const first = await orders.place(request(), key);
     expect(await orders.place(request(), key)).toEqual({ kind: 'replayed', orderId: first.orderId });
-    expect(await orders.place(request('bob'), key)).toEqual({ kind: 'key-reused', orderId: first.orderId });
+    expect(await orders.place(request('alice', 3), key)).toEqual({
+      kind: 'key-reused',
+      orderId: first.orderId,
+    });
+    // another customer's key is theirs alone: the same key places an order of bob's own
+    const bobs = await orders.place(request('bob'), key);
+    expect(bobs.kind).toBe('created');
+    expect(bobs.orderId).not.toBe(first.orderId);
     const [count] = await db.query<{ n: number }[]>(
       'SELECT count(*)::int AS n FROM orders WHERE idempotency_key = $1',
       [key],
     );
-    expect(count?.n).toBe(1);
+    expect(count?.n).toBe(2);
     expect(await outboxEnvelopes(db, first.orderId)).toHaveLength(2);
   });
 
@@ -152,7 +159,8 @@ describe('order saga persistence (real PostgreSQL)', () => {
       const span = childSpan();
       // two of them under one key with the same body, and a third under it with another body
       const key = i === 5 || i === 6 || i === 7 ? reused : randomUUID();
-      const body = i === 6 ? request('customer-5') : i === 7 ? request('carol') : request(`customer-${i}`);
+      const body =
+        i === 6 ? request('customer-5') : i === 7 ? request('customer-5', 3) : request(`customer-${i}`);
       return { span, key, body, placed: runInTrace(span, () => orders.place(body, key)) };
     });
     const results = await Promise.all(requests.map((r) => r.placed));
