@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { newSigningKey, signToken } from '@tcc/auth';
 import { bearer, testSigningKey } from '@tcc/testing';
 import { postUntilAnswered } from './http';
@@ -126,13 +127,29 @@ export class AuthAttacks {
   /** the orders the attacks placed (real orders the invariants must account for) */
   readonly placed: { customerId: string; idempotencyKey: string; orderId: string }[] = [];
 
-  private async get(url: string, headers: Record<string, string>): Promise<Answer> {
-    const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
-    const text = await res.text();
-    return {
-      status: res.status,
-      body: text ? (JSON.parse(text) as unknown) : undefined,
-      headers: res.headers,
-    };
+  /**
+   * GETs until the server gives a real answer (anything but 5xx), as postUntilAnswered does: while
+   * PostgreSQL restarts, a read answers 500 and is simply asked again.
+   */
+  private async get(url: string, headers: Record<string, string>, giveUpMs = 180_000): Promise<Answer> {
+    const deadline = Date.now() + giveUpMs;
+    for (;;) {
+      try {
+        const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
+        const text = await res.text();
+        if (res.status < 500) {
+          return {
+            status: res.status,
+            body: text ? (JSON.parse(text) as unknown) : undefined,
+            headers: res.headers,
+          };
+        }
+        this.stats.serverErrors++;
+      } catch {
+        this.stats.noAnswer++;
+      }
+      if (Date.now() > deadline) throw new Error(`no answer from ${url} for ${giveUpMs / 1_000} s`);
+      await sleep(250);
+    }
   }
 }
