@@ -54,11 +54,8 @@ export class Fleet {
   };
 
   constructor(
-    private readonly envOf: (
-      service: ServiceName,
-      port: number,
-      metricsPort: number,
-    ) => Record<string, string>,
+    /** the environment of an instance's process */
+    private readonly envOf: (instance: Instance) => Record<string, string>,
     private readonly logDir: string,
     private readonly log: (message: string) => void,
     /** how long a SIGTERMed instance may take to exit (a little more than its SHUTDOWN_TIMEOUT_MS) */
@@ -101,11 +98,7 @@ export class Fleet {
     for (;;) {
       if (this.closing) return;
       instance.state = 'starting';
-      instance.proc = ServiceProcess.start(
-        instance.service,
-        this.envOf(instance.service, instance.port, instance.metricsPort),
-        logFile,
-      );
+      instance.proc = ServiceProcess.start(instance.service, this.envOf(instance), logFile);
       try {
         await instance.proc.waitHealthy(Math.max(1_000, deadline - Date.now()));
         instance.state = 'up';

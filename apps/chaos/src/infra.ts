@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
 import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,8 +23,31 @@ const KAFKA_USERS = ['admin', 'order', 'stock', 'payment'] as const;
 export type KafkaUser = (typeof KAFKA_USERS)[number];
 
 /**
- * The chaos run's own Kafka broker: infra/local/kafka.sh on free ports with a state dir of its own,
- * so restarting it disturbs no other broker on the machine (./dev up's, the tests').
+ * Consecutive free loopback ports `count` long (kafka.sh gives node i of a cluster the base + i - 1),
+ * none of them in `avoid`.
+ */
+async function freePortRun(count: number, avoid: readonly number[] = []): Promise<number> {
+  for (let tries = 0; tries < 50; tries++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    const run = Array.from({ length: count }, (_, i) => base + i);
+    if (run.some((p) => avoid.includes(p))) continue;
+    if ((await Promise.all(run.map(portIsFree))).every(Boolean)) return base;
+  }
+  throw new Error(`found no ${count} consecutive free ports`);
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * The run's own Kafka: infra/local/kafka.sh on free ports with a state dir of its own, one node or
+ * a cluster (`nodes`: node i listens on port + i - 1), so restarting it disturbs no other broker on
+ * the machine (./dev up's, the tests').
  */
 export class OwnKafka {
   /** each user's KAFKA_SSL* and KAFKA_SASL_* variables (kafka.sh secure-env); none when not secured */
@@ -36,15 +60,22 @@ export class OwnKafka {
 
   private constructor(
     readonly port: number,
+    readonly nodes: number,
     private readonly env: NodeJS.ProcessEnv,
     private readonly stateDir: string,
   ) {}
 
   /** `secure`: SASL_SSL, SCRAM users and ACLs (kafka.sh start --secure; its restarts stay secured) */
-  static async start(stateDir: string, secure = false): Promise<OwnKafka> {
-    const port = await freePort();
-    let controllerPort = await freePort();
-    while (controllerPort === port) controllerPort = await freePort();
+  static async start(
+    stateDir: string,
+    options: { secure?: boolean; nodes?: number } = {},
+  ): Promise<OwnKafka> {
+    const nodes = options.nodes ?? 1;
+    const port = await freePortRun(nodes);
+    const controllerPort = await freePortRun(
+      nodes,
+      Array.from({ length: nodes }, (_, i) => port + i),
+    );
     const env = {
       ...process.env,
       KAFKA_PORT: String(port),
@@ -52,9 +83,9 @@ export class OwnKafka {
       KAFKA_STATE_DIR: stateDir,
       KAFKA_HEAP_MAX: process.env['KAFKA_HEAP_MAX'] ?? '512m',
     };
-    const kafka = new OwnKafka(port, env, stateDir);
-    if (!secure) {
-      await kafka.start();
+    const kafka = new OwnKafka(port, nodes, env, stateDir);
+    if (!options.secure) {
+      await kafka.script('start', ...(nodes > 1 ? ['--nodes', String(nodes)] : []));
       return kafka;
     }
     await kafka.script('start', '--secure');
@@ -68,8 +99,19 @@ export class OwnKafka {
     return kafka;
   }
 
+  /** the bootstrap list: every node's host:port, comma-separated */
   get brokers(): string {
-    return `127.0.0.1:${this.port}`;
+    return Array.from({ length: this.nodes }, (_, i) => `127.0.0.1:${this.port + i}`).join(',');
+  }
+
+  /** SIGKILL one node of the cluster (its node id, 1..nodes); returns once the process is gone */
+  async kill(node: number): Promise<void> {
+    await this.script('kill', '--node', String(node));
+  }
+
+  /** Starts one node of the cluster again and waits until it is ready. */
+  async startNode(node: number): Promise<void> {
+    await this.script('start', '--node', String(node));
   }
 
   private script(...args: string[]): Promise<string> {
@@ -94,8 +136,15 @@ export class OwnKafka {
   /** Stops the broker and deletes its data, keeping its log in `keepLogIn`. */
   async destroy(keepLogIn?: string): Promise<void> {
     await this.stop().catch(() => undefined);
-    const log = join(this.stateDir, 'logs', 'server.log');
-    if (keepLogIn && existsSync(log)) copyFileSync(log, join(keepLogIn, 'kafka-server.log'));
+    const logs =
+      this.nodes === 1
+        ? [[join(this.stateDir, 'logs', 'server.log'), 'kafka-server.log']]
+        : Array.from({ length: this.nodes }, (_, i) => [
+            join(this.stateDir, `node-${i + 1}`, 'logs', 'server.log'),
+            `kafka-${i + 1}-server.log`,
+          ]);
+    for (const [log, name] of logs)
+      if (keepLogIn && log && name && existsSync(log)) copyFileSync(log, join(keepLogIn, name));
     rmSync(this.stateDir, { recursive: true, force: true });
   }
 }

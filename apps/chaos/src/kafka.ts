@@ -47,11 +47,14 @@ export class ChaosKafka {
   private readonly admin: Admin;
   private readers = 0;
 
-  /** `security`: the credentials for the chaos run's own broker (the admin's, when it is secured) */
+  /**
+   * `brokers`: host:port, comma-separated for a cluster; `security`: the credentials for the
+   * run's own broker (the admin's, when it is secured)
+   */
   constructor(brokers: string, security: KafkaSecurityOptions = {}) {
     this.kafka = new Kafka({
       clientId: 'tcc-chaos',
-      brokers: [brokers],
+      brokers: brokers.split(','),
       ...security,
       logLevel: logLevel.NOTHING,
       connectionTimeout: 3_000,
@@ -91,7 +94,8 @@ export class ChaosKafka {
     }
   }
 
-  private async withAdmin<T>(fn: (admin: Admin) => Promise<T>, giveUpMs = 60_000): Promise<T> {
+  /** `fn` with the admin client, tried again every 500 ms while it fails (the broker is away) */
+  async withAdmin<T>(fn: (admin: Admin) => Promise<T>, giveUpMs = 60_000): Promise<T> {
     const deadline = Date.now() + giveUpMs;
     for (;;) {
       try {

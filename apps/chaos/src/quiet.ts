@@ -5,7 +5,7 @@ import type { Fleet } from './fleet';
 import type { ChaosKafka, Duplicator } from './kafka';
 import { SERVICES } from './plan';
 import type { ServiceName } from './plan';
-import type { Run } from './run';
+import type { Run, RunBase } from './run';
 
 export interface Quiet {
   reached: boolean;
@@ -45,8 +45,12 @@ export async function reachQuiet(
   return { ...quiet, waitedSeconds };
 }
 
-async function waitQuiet(
-  run: Run,
+/**
+ * Waits until every order is final (then calls `onFinal` and returns, when given), and else also
+ * until the outboxes are empty, no group lags and every instance is up; or until the timeout.
+ */
+export async function waitQuiet(
+  run: Run<RunBase>,
   topics: ChaosKafka,
   dbs: Record<ServiceName, string>,
   fleet: Fleet,

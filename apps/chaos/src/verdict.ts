@@ -15,7 +15,7 @@ import { describeEvent, SERVICES } from './plan';
 import type { FaultEvent, ServiceName } from './plan';
 import { query } from './quiet';
 import type { Quiet } from './quiet';
-import type { Run } from './run';
+import type { Run, RunBase } from './run';
 import type { OwnKafka } from './infra';
 import { publishWithoutCredentials } from './intruder';
 import type { Infrastructure } from './setup';
@@ -140,8 +140,9 @@ export async function verdict(run: Run, ran: Ran): Promise<ChaosSummary> {
   return { ...unjudged, failures, ok: failures.length === 0 };
 }
 
-async function checkInvariants(
-  run: Run,
+/** The invariant checker (apps/invariants) over the run's databases and topics, as JSON. */
+export async function checkInvariants(
+  run: Run<RunBase>,
   dbs: Record<ServiceName, string>,
   kafka: OwnKafka,
   acceptedFile: string,

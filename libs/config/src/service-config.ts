@@ -16,6 +16,15 @@ export const serviceConfigShape = {
   /** the CA (PEM) that signed the PostgreSQL server's certificate, for a URL that names none */
   DATABASE_SSL_CA_FILE: env.readableFile(),
   KAFKA_BROKERS: env.brokers(),
+  /**
+   * the client id this instance gives Kafka (default tcc-<service>): one per instance tells them
+   * apart in the consumer group's members (./dev topics groups)
+   */
+  KAFKA_CLIENT_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'may hold only letters, digits, ".", "_" and "-"')
+    .max(200)
+    .optional(),
   /** partitions of every topic the project creates; more than one so keys spread */
   KAFKA_TOPIC_PARTITIONS: env.int({ min: 2, max: 1000, fallback: 6 }),
   /** put before every topic name (e.g. `staging.`); empty by default */
@@ -24,7 +33,16 @@ export const serviceConfigShape = {
     .regex(/^[A-Za-z0-9._-]*$/, 'may hold only letters, digits, ".", "_" and "-"')
     .max(100)
     .default(''),
-  KAFKA_REPLICATION_FACTOR: env.int({ min: 1, max: 10, fallback: 1 }),
+  /**
+   * copies of each partition of the topics the service creates; unset: the brokers'
+   * default.replication.factor (3 on a three-broker cluster, 1 on one broker)
+   */
+  KAFKA_REPLICATION_FACTOR: env.int({ min: 1, max: 10 }).optional(),
+  /**
+   * the topics' min.insync.replicas: an acks=all write needs this many copies, or it is refused and
+   * sent again; unset: the brokers' default (2 on a three-broker cluster)
+   */
+  KAFKA_MIN_INSYNC_REPLICAS: env.int({ min: 1, max: 10 }).optional(),
   ...kafkaSecurityShape,
   LOG_LEVEL: env.logLevel(),
   /** how long SIGTERM may take before the process exits anyway */
@@ -53,8 +71,15 @@ export const consumerConfigShape = {
   CONSUMER_RETRY_MAX_ATTEMPTS: env.int({ min: 1, max: 100, fallback: 8 }),
   CONSUMER_RETRY_INITIAL_MS: env.int({ min: 1, max: 60_000, fallback: 100 }),
   CONSUMER_RETRY_MAX_MS: env.int({ min: 1, max: 600_000, fallback: 10_000 }),
-  /** a member silent this long leaves the group and its partitions move (broker minimum: 6000) */
-  CONSUMER_SESSION_TIMEOUT_MS: env.int({ min: 6_000, max: 300_000, fallback: 30_000 }),
+  /**
+   * a member silent this long leaves the group and its partitions move to the others (the broker's
+   * group.min.session.timeout.ms, 6000 by default, is the least it accepts). With the heartbeat and
+   * a rebalance, it bounds how long a crashed instance's partitions wait: keep it well under
+   * ORDER_TRY_TIMEOUT_MS (README, "Running in production")
+   */
+  CONSUMER_SESSION_TIMEOUT_MS: env.int({ min: 1_000, max: 300_000, fallback: 6_000 }),
+  /** how often a member tells the group it is alive (at most a third of the session timeout) */
+  CONSUMER_HEARTBEAT_INTERVAL_MS: env.int({ min: 100, max: 100_000, fallback: 1_000 }),
   /** a larger message is dead-lettered unread (a saga message is well under 2 KiB) */
   CONSUMER_MAX_MESSAGE_BYTES: env.int({ min: 1_024, max: 1_000_000, fallback: 65_536 }),
   /**

@@ -16,7 +16,10 @@ export interface KafkaModuleOptions {
   /** put before every topic name, e.g. to give each test run or environment its own topics */
   topicPrefix: string;
   topicPartitions: number;
-  replicationFactor: number;
+  /** unset: the brokers' default.replication.factor */
+  replicationFactor?: number;
+  /** unset: the brokers' min.insync.replicas */
+  minInsyncReplicas?: number;
 }
 
 export const KAFKA_MODULE_OPTIONS = Symbol('KAFKA_MODULE_OPTIONS');
@@ -54,16 +57,22 @@ export class KafkaConnections implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async start(): Promise<void> {
-    const { brokers, security, topicPartitions, replicationFactor } = this.options;
+    const { brokers, security, topicPartitions, replicationFactor, minInsyncReplicas } = this.options;
     const topics = this.options.topics.map((t) => this.topic(t));
     try {
       await this.admin.connect();
       const result = await ensureTopics(this.admin, topics, {
         partitions: topicPartitions,
         replicationFactor,
+        minInsyncReplicas,
       });
       if (result.created.length > 0)
-        this.log.log({ msg: 'created topics', topics: result.created, partitions: topicPartitions });
+        this.log.log({
+          msg: 'created topics',
+          topics: result.created,
+          partitions: topicPartitions,
+          replicas: result.replicas,
+        });
       for (const t of result.underPartitioned) {
         this.log.warn({
           msg: 'topic has fewer partitions than configured; left as it is',

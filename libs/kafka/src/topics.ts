@@ -3,7 +3,10 @@ import type { Admin } from 'kafkajs';
 
 export interface TopicSettings {
   partitions: number;
-  replicationFactor: number;
+  /** copies of each partition; unset: the brokers' default.replication.factor */
+  replicationFactor?: number;
+  /** the topic's min.insync.replicas; unset: the brokers' default */
+  minInsyncReplicas?: number;
 }
 
 export interface EnsureTopicsResult {
@@ -11,12 +14,17 @@ export interface EnsureTopicsResult {
   existing: string[];
   /** topics that exist with fewer partitions than configured; left alone, since adding partitions moves keys */
   underPartitioned: { topic: string; partitions: number }[];
+  /** copies of each partition of the topics created (or, when none was, of the first one found) */
+  replicas: number | undefined;
 }
 
 /**
  * Creates the project's topics that do not exist yet, with the configured partition count.
  * The broker's auto-creation is off: a topic must exist, with its partitions, before anything
  * produces to it or consumes from it, or keys would hash over the wrong partition count.
+ * Replication follows the cluster unless configured: -1 asks the broker for its
+ * default.replication.factor, and a topic without min.insync.replicas takes the broker's, so a
+ * three-broker cluster set up for it (RF 3, min.insync.replicas 2) needs nothing per service.
  */
 export async function ensureTopics(
   admin: Admin,
@@ -32,22 +40,30 @@ export async function ensureTopics(
       topics: missing.map((topic) => ({
         topic,
         numPartitions: settings.partitions,
-        replicationFactor: settings.replicationFactor,
+        replicationFactor: settings.replicationFactor ?? -1,
+        configEntries:
+          settings.minInsyncReplicas === undefined
+            ? []
+            : [{ name: 'min.insync.replicas', value: String(settings.minInsyncReplicas) }],
       })),
     });
     await waitForLeaders(admin, missing);
   }
   const present = topics.filter((t) => existingNames.has(t));
   const underPartitioned: EnsureTopicsResult['underPartitioned'] = [];
-  if (present.length > 0) {
-    const { topics: metadata } = await admin.fetchTopicMetadata({ topics: present });
-    for (const t of metadata) {
-      if (t.partitions.length < settings.partitions) {
-        underPartitioned.push({ topic: t.name, partitions: t.partitions.length });
-      }
+  const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...topics] });
+  for (const t of metadata) {
+    if (present.includes(t.name) && t.partitions.length < settings.partitions) {
+      underPartitioned.push({ topic: t.name, partitions: t.partitions.length });
     }
   }
-  return { created: missing, existing: present, underPartitioned };
+  const sample = metadata.find((t) => t.name === (missing[0] ?? present[0]));
+  return {
+    created: missing,
+    existing: present,
+    underPartitioned,
+    replicas: sample?.partitions[0]?.replicas.length,
+  };
 }
 
 /** Errors a broker answers for a topic it has just created, until its metadata has caught up. */

@@ -50,7 +50,7 @@ export class ServiceCoreModule {
           retryDelay: 1_000,
         }),
         KafkaModule.forRoot({
-          clientId: `tcc-${service}`,
+          clientId: config.KAFKA_CLIENT_ID ?? `tcc-${service}`,
           brokers: config.KAFKA_BROKERS,
           // a ConfigError here (credentials that do not fit together) stops the start, naming them
           security: kafkaSecurityOf(config),
@@ -59,6 +59,7 @@ export class ServiceCoreModule {
           topicPrefix: config.KAFKA_TOPIC_PREFIX,
           topicPartitions: config.KAFKA_TOPIC_PARTITIONS,
           replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+          minInsyncReplicas: config.KAFKA_MIN_INSYNC_REPLICAS,
         }),
         OutboxModule.forRoot({
           databaseUrl: connectionUrl(config.DATABASE_URL, config.DATABASE_SSL_CA_FILE),
@@ -80,6 +81,7 @@ export interface ConsumerConfig {
   CONSUMER_RETRY_INITIAL_MS: number;
   CONSUMER_RETRY_MAX_MS: number;
   CONSUMER_SESSION_TIMEOUT_MS: number;
+  CONSUMER_HEARTBEAT_INTERVAL_MS: number;
   CONSUMER_MAX_MESSAGE_BYTES: number;
   CONSUMER_COMMIT_INTERVAL_MS: number;
 }
@@ -100,6 +102,7 @@ export function consumerOptions(
     schemas,
     partitionsConsumedConcurrently: config.CONSUMER_CONCURRENCY,
     sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT_MS,
+    heartbeatIntervalMs: config.CONSUMER_HEARTBEAT_INTERVAL_MS,
     maxMessageBytes: config.CONSUMER_MAX_MESSAGE_BYTES,
     commitIntervalMs: config.CONSUMER_COMMIT_INTERVAL_MS,
     retry: {

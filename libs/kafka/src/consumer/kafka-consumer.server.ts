@@ -28,7 +28,10 @@ export interface KafkaConsumerServerOptions {
   retry: RetryPolicy;
   /** partitions handled side by side; each partition is always handled one message at a time */
   partitionsConsumedConcurrently: number;
+  /** a member silent this long leaves the group (default 6000: the broker's least) */
   sessionTimeoutMs?: number;
+  /** how often the member heartbeats (default 1000; at most a third of the session timeout) */
+  heartbeatIntervalMs?: number;
   /** a message larger than this is dead-lettered unread (saga messages are well under 2 KiB) */
   maxMessageBytes?: number;
   /** least time between two OffsetCommit requests (default 0: one as soon as the last is done) */
@@ -118,11 +121,13 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
 
   private async start(): Promise<void> {
     const { kafka, groupId, topics, partitionsConsumedConcurrently } = this.options;
-    const sessionTimeout = this.options.sessionTimeoutMs ?? 30_000;
+    const sessionTimeout = this.options.sessionTimeoutMs ?? 6_000;
     this.consumer = kafka.consumer({
       groupId,
+      // a crashed member's partitions wait for the session timeout, then for the others to
+      // rejoin, which each does at its next heartbeat: together, a survivor's takeover time
       sessionTimeout,
-      heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
+      heartbeatInterval: Math.min(this.options.heartbeatIntervalMs ?? 1_000, Math.floor(sessionTimeout / 3)),
       // a short fetch wait keeps shutdown quick: disconnect waits for the fetch in flight
       maxWaitTimeInMs: 500,
       // what one fetch may bring per partition (kafkajs' default is 1 MiB): saga messages are

@@ -1,0 +1,291 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Fleet } from '../fleet';
+import { ChaosKafka } from '../kafka';
+import { SERVICES } from '../plan';
+import type { ServiceName } from '../plan';
+import { Prng } from '../prng';
+import { query, waitQuiet } from '../quiet';
+import { cleanUp, openRun, SetupError } from '../run';
+import type { Run } from '../run';
+import { createProductsAndWallets, instanceEnv, SHUTDOWN_LIMIT_MS, startInfrastructure } from '../setup';
+import type { Infrastructure } from '../setup';
+import { checkInvariants } from '../verdict';
+import { failoverCatalog, OpenLoad } from './load';
+import { parseFailoverSettings, repeatFailover, USAGE } from './options';
+import type { FailoverSettings } from './options';
+import { BEFORE_KILL_MS, formatFailover, judge, takeoverOf, windowStats } from './report';
+import type { FailoverSummary, FaultKind, FaultResult, OrderOutcome } from './report';
+import { leaders, partitionsOfMember, TakeoverWatch } from './takeover';
+import type { WatchedPartition } from './takeover';
+
+/** Brokers of the run's cluster, and instances of every service. */
+const BROKERS = 3;
+const INSTANCES = 2;
+/** How long a fault's partitions are watched before one that never moved counts as stuck. */
+const TAKEOVER_LIMIT_MS = 60_000;
+
+export async function main(argv: string[]): Promise<number> {
+  let settings;
+  try {
+    settings = parseFailoverSettings(argv);
+  } catch (error) {
+    process.stderr.write(`failover: ${(error as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (settings === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const run = openRun(settings, 'failover.log');
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    run.log(`${signal}: stopping everything the run started`);
+    void cleanUp(run).finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const summary = await failover(run);
+    writeFileSync(join(settings.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    await cleanUp(run);
+    process.stdout.write(settings.json ? `${JSON.stringify(summary, null, 2)}\n` : formatFailover(summary));
+    return summary.ok ? 0 : 1;
+  } catch (error) {
+    const setup = error instanceof SetupError;
+    run.log(
+      `${setup ? 'could not set the run up' : 'the run failed'}: ${(error as Error).stack ?? String(error)}`,
+    );
+    await cleanUp(run);
+    process.stderr.write(
+      `\nFAILOVER RUN ${setup ? 'COULD NOT START' : 'FAILED'} (seed ${settings.seed}): ${(error as Error).message}\n` +
+        `logs in ${settings.out}\nrepeat it with: ${repeatFailover(settings)}\n`,
+    );
+    return setup ? 3 : 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Set up, load, the four faults one after another, quiet, invariants, summary. */
+async function failover(run: Run<FailoverSettings>): Promise<FailoverSummary> {
+  const s = run.s;
+  const prng = new Prng(s.seed);
+  run.log(`failover run, seed ${s.seed} (repeat: ${repeatFailover(s)})`);
+  const infra = await startInfrastructure(run, BROKERS);
+  const fleet = await startFleet(run, infra);
+  const kafka = new ChaosKafka(infra.kafka.brokers);
+  await kafka.connect();
+  run.cleanups.push(() => kafka.disconnect());
+  const catalog = failoverCatalog(prng.fork('catalog'));
+  await createProductsAndWallets(fleet, catalog.products, catalog.customers);
+  run.log(`catalog: ${catalog.products.length} products, ${catalog.customers.length} wallets`);
+
+  const orderUrls = fleet.live('order').map((i) => `http://127.0.0.1:${i.port}`);
+  const load = new OpenLoad(prng.fork('load'), s.rate, orderUrls, catalog);
+  const loadStart = Date.now();
+  load.start();
+  run.log(`load: ${s.rate} orders/s over ${orderUrls.length} order instances`);
+  await sleep(s.settleMs);
+
+  const faults: FaultResult[] = [];
+  const victims = prng.fork('victims');
+  for (const kind of ['order', 'stock', 'payment', 'broker'] as const) {
+    const fault = await (kind === 'broker'
+      ? killLeadingBroker(run, infra, kafka)
+      : killInstance(run, fleet, kafka, kind, victims.int(0, INSTANCES - 1)));
+    faults.push(fault);
+    await sleep(s.settleMs);
+  }
+
+  run.log('stopping the load; waiting for every order to be answered');
+  await load.stop();
+  const quiet = await waitQuiet(run, kafka, infra.dbs, fleet, 180_000);
+  run.log(`quiet ${quiet.reached ? 'reached' : 'NOT reached'}: ${quiet.detail}`);
+
+  const acceptedFile = join(s.out, 'accepted.json');
+  const accepted = load.orders.filter((o) => o.orderId !== undefined);
+  writeFileSync(
+    acceptedFile,
+    JSON.stringify(
+      accepted.map(({ customerId, idempotencyKey, orderId }) => ({ customerId, idempotencyKey, orderId })),
+    ),
+  );
+  run.log('running the invariant checker');
+  const invariants = await checkInvariants(run, infra.dbs, infra.kafka, acceptedFile);
+  const outcomes = await readOutcomes(infra.dbs.order, accepted);
+
+  const firstKill = faults[0]?.killedAt ?? Date.now();
+  const unjudged: Omit<FailoverSummary, 'failures' | 'ok'> = {
+    seed: s.seed,
+    repeat: repeatFailover(s),
+    startedAt: new Date(run.t0).toISOString(),
+    wallSeconds: Math.round((Date.now() - run.t0) / 1_000),
+    rate: s.rate,
+    topology: `${BROKERS} Kafka brokers (replication factor 3, min.insync.replicas 2), ${INSTANCES} instances of each service`,
+    load: { ...load.stats },
+    baseline: windowStats(outcomes, loadStart, firstKill - BEFORE_KILL_MS),
+    faults: faults.map((f) => ({
+      ...f,
+      window: windowStats(outcomes, f.killedAt - BEFORE_KILL_MS, f.recoveredAt),
+      takeover: takeoverOf(f.takeovers),
+    })),
+    total: windowStats(outcomes, 0, Number.MAX_SAFE_INTEGER),
+    perInstance: orderUrls.map((_, i) =>
+      windowStats(
+        outcomes.filter((o) => o.instance === i),
+        0,
+        Number.MAX_SAFE_INTEGER,
+      ),
+    ),
+    unexpectedExits: fleet.stats.unexpectedExits,
+    quiet,
+    invariants: {
+      exitCode: invariants.exitCode,
+      failed: invariants.results
+        .filter((r) => r.violations.length > 0)
+        .map((r) => `${r.id} ${r.name}: ${r.violations.length} violations`),
+    },
+  };
+  const failures = judge(unjudged);
+  return { ...unjudged, failures, ok: failures.length === 0 };
+}
+
+/** Two instances of every service, each with its own Kafka client id; the services' defaults otherwise. */
+async function startFleet(run: Run<FailoverSettings>, { kafka, dbs }: Infrastructure): Promise<Fleet> {
+  const fleet = new Fleet(
+    (instance) => instanceEnv(instance, dbs[instance.service], kafka.brokers),
+    join(run.s.out, 'logs'),
+    (m) => run.log(m),
+    SHUTDOWN_LIMIT_MS,
+  );
+  run.cleanups.push(() => fleet.stopAll());
+  const starting: Promise<unknown>[] = [];
+  for (const service of SERVICES) for (let i = 0; i < INSTANCES; i++) starting.push(fleet.add(service));
+  await Promise.all(starting).catch((error: Error) => {
+    throw new SetupError(error.message);
+  });
+  fleet.startWatchdog();
+  run.log(
+    `services up: ${fleet
+      .all()
+      .map((i) => `${i.id} :${i.port}`)
+      .join(', ')}`,
+  );
+  return fleet;
+}
+
+const clientIdOf = (instanceId: string) => `tcc-${instanceId.replace('#', '-')}`;
+
+/** SIGKILLs one instance of the service, watches its partitions move, restarts it after the down time. */
+async function killInstance(
+  run: Run<FailoverSettings>,
+  fleet: Fleet,
+  kafka: ChaosKafka,
+  service: ServiceName,
+  victim: number,
+): Promise<FaultResult> {
+  const live = fleet.live(service);
+  const instance = live[victim % live.length];
+  if (!instance) return failed(service, `${service}: no live instance`);
+  const owned = await partitionsOfMember(kafka, `tcc-${service}`, clientIdOf(instance.id));
+  run.log(
+    `${instance.id} holds ${owned.map((p) => `${p.topic}/${p.partition}`).join(', ') || 'no partition'}`,
+  );
+  const watch = new TakeoverWatch(kafka, owned);
+  await watch.begin();
+  const killedAt = Date.now();
+  const killing = fleet.kill(service, victim, run.s.downMs);
+  const takeovers = await watch.until(TAKEOVER_LIMIT_MS);
+  logTakeover(run, instance.id, takeovers);
+  const killed = await killing;
+  return {
+    kind: service,
+    victim: `${instance.id} (SIGKILL)`,
+    killedAt,
+    recoveredAt: Date.now(),
+    takeovers,
+    ...(killed ? {} : { error: `${instance.id} could not be killed` }),
+  };
+}
+
+/** SIGKILLs the broker leading the most partitions of the consumed topics, restarts it after the down time. */
+async function killLeadingBroker(
+  run: Run<FailoverSettings>,
+  infra: Infrastructure,
+  kafka: ChaosKafka,
+): Promise<FaultResult> {
+  const byBroker = await leaders(kafka);
+  const total = [...byBroker.values()].reduce((a, p) => a + p.length, 0);
+  const [node, led] = [...byBroker.entries()].sort((a, b) => b[1].length - a[1].length)[0] ?? [];
+  if (node === undefined || !led) return failed('broker', 'no partition leader found');
+  const victim = `broker ${node} (SIGKILL; led ${led.length} of ${total} partitions)`;
+  const watch = new TakeoverWatch(kafka, led);
+  await watch.begin();
+  const killedAt = Date.now();
+  try {
+    await infra.kafka.kill(node);
+  } catch (error) {
+    return failed('broker', `kill broker ${node}: ${(error as Error).message}`);
+  }
+  run.log(`killed ${victim}; restarting it in ${run.s.downMs} ms`);
+  const restarting = sleep(run.s.downMs).then(() => infra.kafka.startNode(node));
+  const takeovers = await watch.until(TAKEOVER_LIMIT_MS);
+  logTakeover(run, `broker ${node}`, takeovers);
+  let error: string | undefined;
+  await restarting.catch((e: Error) => (error = `restart broker ${node}: ${e.message}`));
+  run.log(`broker ${node} restarted`);
+  return {
+    kind: 'broker',
+    victim,
+    killedAt,
+    recoveredAt: Date.now(),
+    takeovers,
+    ...(error ? { error } : {}),
+  };
+}
+
+function failed(kind: FaultKind, error: string): FaultResult {
+  const now = Date.now();
+  return { kind, victim: kind, killedAt: now, recoveredAt: now, takeovers: [], error };
+}
+
+function logTakeover(
+  run: Run<FailoverSettings>,
+  victim: string,
+  takeovers: (WatchedPartition & { ms: number | undefined })[],
+): void {
+  const t = takeoverOf(takeovers);
+  run.log(
+    `${victim}: takeover ${t.maxMs === undefined ? `NOT complete (stuck: ${t.stuck.join(', ')})` : `${t.maxMs} ms`} ` +
+      `(median ${t.medianMs ?? '-'} ms over ${takeovers.length} partitions)`,
+  );
+}
+
+/** Each accepted order's final status and when it got there, with when and where it was sent. */
+async function readOutcomes(
+  orderDb: string,
+  accepted: readonly { orderId?: string; sentAt: number; instance: number }[],
+): Promise<OrderOutcome[]> {
+  const rows = await query<{ id: string; status: string; reason: string | null; final_ms: string }>(
+    orderDb,
+    `SELECT id, status, reason, (extract(epoch FROM updated_at) * 1000)::bigint AS final_ms FROM orders`,
+  );
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return accepted.map((o) => {
+    const row = o.orderId ? byId.get(o.orderId) : undefined;
+    return {
+      sentAt: o.sentAt,
+      instance: o.instance,
+      status: row?.status ?? 'MISSING',
+      reason: row?.reason ?? null,
+      finalAt: Number(row?.final_ms ?? 0),
+    };
+  });
+}
+
+if (require.main === module) void main(process.argv.slice(2)).then((code) => process.exit(code));
