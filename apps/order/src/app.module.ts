@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
+import { crashTakeoverMs } from '@tcc/config';
 import { CALLER_RATE_LIMIT, ServiceCoreModule } from '@tcc/service';
 import type { CallerRateLimit } from '@tcc/service';
 import { OrderAdmission } from './application/order-admission';
@@ -34,6 +35,7 @@ export class AppModule {
       schedulerIntervalMs: config.ORDER_SCHEDULER_INTERVAL_MS,
       maxInProgress: config.ORDER_MAX_IN_PROGRESS,
       maxLoopDelayMs: config.ORDER_MAX_LOOP_DELAY_MS,
+      crashTakeoverMs: crashTakeoverMs(config),
     };
     return {
       module: AppModule,

@@ -7,5 +7,7 @@ export interface OrderSettings extends SagaTimeouts, RetryPolicy {
   maxInProgress: number;
   /** ... or while the event loop is behind by more than this on average (OrderAdmission) */
   maxLoopDelayMs: number;
+  /** how long a crashed instance's reply partitions may wait for a survivor (crashTakeoverMs) */
+  crashTakeoverMs: number;
 }
 export const ORDER_SETTINGS = Symbol('ORDER_SETTINGS');

@@ -88,3 +88,15 @@ export const consumerConfigShape = {
    */
   CONSUMER_COMMIT_INTERVAL_MS: env.int({ min: 0, max: 10_000, fallback: 100 }),
 };
+
+/**
+ * The longest a crashed instance's partitions wait before a survivor handles them: its session
+ * timeout, then the other members' rejoin (each at its next heartbeat), then a fetch. ADR 0011;
+ * `./dev failover` measured 6.3-7.2 s with the defaults (6000 and 1000).
+ */
+export function crashTakeoverMs(c: {
+  CONSUMER_SESSION_TIMEOUT_MS: number;
+  CONSUMER_HEARTBEAT_INTERVAL_MS: number;
+}): number {
+  return c.CONSUMER_SESSION_TIMEOUT_MS + 2 * c.CONSUMER_HEARTBEAT_INTERVAL_MS;
+}

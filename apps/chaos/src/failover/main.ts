@@ -1,6 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigResourceTypes } from 'kafkajs';
+import { Topics } from '@tcc/contracts';
 import { Fleet } from '../fleet';
 import { ChaosKafka } from '../kafka';
 import { SERVICES } from '../plan';
@@ -23,6 +25,8 @@ import type { WatchedPartition } from './takeover';
 /** Brokers of the run's cluster, and instances of every service. */
 const BROKERS = 3;
 const INSTANCES = 2;
+/** The load's first seconds (new processes, empty tables) are left out of the baseline window. */
+const WARM_UP_MS = 5_000;
 /** How long a fault's partitions are watched before one that never moved counts as stuck. */
 const TAKEOVER_LIMIT_MS = 60_000;
 
@@ -126,9 +130,9 @@ async function failover(run: Run<FailoverSettings>): Promise<FailoverSummary> {
     startedAt: new Date(run.t0).toISOString(),
     wallSeconds: Math.round((Date.now() - run.t0) / 1_000),
     rate: s.rate,
-    topology: `${BROKERS} Kafka brokers (replication factor 3, min.insync.replicas 2), ${INSTANCES} instances of each service`,
+    topology: `${BROKERS} Kafka brokers (${await replication(kafka)}), ${INSTANCES} instances of each service`,
     load: { ...load.stats },
-    baseline: windowStats(outcomes, loadStart, firstKill - BEFORE_KILL_MS),
+    baseline: windowStats(outcomes, loadStart + WARM_UP_MS, firstKill - BEFORE_KILL_MS),
     faults: faults.map((f) => ({
       ...f,
       window: windowStats(outcomes, f.killedAt - BEFORE_KILL_MS, f.recoveredAt),
@@ -251,7 +255,15 @@ async function killLeadingBroker(
 
 function failed(kind: FaultKind, error: string): FaultResult {
   const now = Date.now();
-  return { kind, victim: kind, killedAt: now, recoveredAt: now, takeovers: [], error };
+  // a script's error ends with its usage: its first line says what went wrong
+  return {
+    kind,
+    victim: kind,
+    killedAt: now,
+    recoveredAt: now,
+    takeovers: [],
+    error: error.split('\n')[0] ?? error,
+  };
 }
 
 function logTakeover(
@@ -264,6 +276,23 @@ function logTakeover(
     `${victim}: takeover ${t.maxMs === undefined ? `NOT complete (stuck: ${t.stuck.join(', ')})` : `${t.maxMs} ms`} ` +
       `(median ${t.medianMs ?? '-'} ms over ${takeovers.length} partitions)`,
   );
+}
+
+/** The replication the services' topics got, as the cluster describes the reply topic. */
+async function replication(kafka: ChaosKafka): Promise<string> {
+  return kafka.withAdmin(async (admin) => {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [Topics.orderReplies] });
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [
+        { type: ConfigResourceTypes.TOPIC, name: Topics.orderReplies, configNames: ['min.insync.replicas'] },
+      ],
+    });
+    const minIsr = resources[0]?.configEntries.find(
+      (e) => e.configName === 'min.insync.replicas',
+    )?.configValue;
+    return `replication factor ${topics[0]?.partitions[0]?.replicas.length ?? '?'}, min.insync.replicas ${minIsr ?? '?'}`;
+  });
 }
 
 /** Each accepted order's final status and when it got there, with when and where it was sent. */

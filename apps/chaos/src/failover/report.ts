@@ -88,7 +88,7 @@ export interface FailoverSummary {
   rate: number;
   topology: string;
   load: { sent: number; accepted: number; noAnswer: number; serverErrors: number; unexpected: string[] };
-  /** from the load's start until 1 s before the first kill */
+  /** from the load's first seconds until 1 s before the first kill */
   baseline: WindowStats;
   faults: (FaultResult & { window: WindowStats; takeover: ReturnType<typeof takeoverOf> })[];
   /** every order of the run */
@@ -134,6 +134,12 @@ function row(label: string, w: WindowStats, takeover = ''): string {
   return `| ${label} | ${takeover} | ${w.orders} | ${w.timeouts} | ${w.otherCancellations + w.unfinished} | ${ms(w.p50)} | ${ms(w.p99)} | ${ms(w.max)} |`;
 }
 
+/** A fault's takeover cell: the slowest partition (the median) and how many were watched. */
+function takeoverCell(f: FailoverSummary['faults'][number]): string {
+  if (f.error) return `not carried out (${f.error.replaceAll('|', '/')})`;
+  return `${s1(f.takeover.maxMs)} (${s1(f.takeover.medianMs)}) over ${f.takeovers.length} partitions`;
+}
+
 export function formatFailover(s: FailoverSummary): string {
   const lines = [
     '',
@@ -150,15 +156,7 @@ export function formatFailover(s: FailoverSummary): string {
     '| fault | takeover | orders | TIMEOUT | other | p50 | p99 | max |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
     row('before the first fault', s.baseline),
-    ...s.faults.map((f) =>
-      row(
-        `${f.victim}`,
-        f.window,
-        f.error
-          ? `not done: ${f.error}`
-          : `${s1(f.takeover.maxMs)} (${s1(f.takeover.medianMs)}) over ${f.takeovers.length} partitions`,
-      ),
-    ),
+    ...s.faults.map((f) => row(f.victim, f.window, takeoverCell(f))),
     row('whole run', s.total),
     '',
     'Per order instance (orders first sent to it):',

@@ -37,6 +37,7 @@ describe('order saga persistence (real PostgreSQL)', () => {
       schedulerIntervalMs: 1_000,
       maxInProgress: 1_000,
       maxLoopDelayMs: 100,
+      crashTakeoverMs: 8_000,
     });
   };
 

@@ -36,6 +36,7 @@ export const TEST_ORDER_SETTINGS: OrderSettings = {
   schedulerIntervalMs: 1_000,
   maxInProgress: 2,
   maxLoopDelayMs: 100,
+  crashTakeoverMs: 8_000,
 };
 
 export async function ordersHttp(
