@@ -76,6 +76,44 @@ describe('TokenVerifier', () => {
     expect((await verifier.verify(`Bearer ${token}`)).subject).toBe('a');
   });
 
+  describe('a token taken before', () => {
+    // only the clock is faked: jose's crypto runs on real timers
+    beforeEach(() =>
+      jest.useFakeTimers({
+        now: Date.now(),
+        doNotFake: [
+          'nextTick',
+          'setImmediate',
+          'clearImmediate',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+          'queueMicrotask',
+          'hrtime',
+          'performance',
+        ],
+      }),
+    );
+    afterEach(() => jest.useRealTimers());
+
+    it('given the same token again, then it names the same caller', async () => {
+      const mine = verifierFor(authSettings(config));
+      const header = `Bearer ${await signToken(key, { subject: 'carol', scopes: ['tcc:operate'] })}`;
+      const first = await mine.verify(header);
+      expect(await mine.verify(header)).toEqual(first);
+      expect(first).toMatchObject({ subject: 'carol', operator: true });
+    });
+
+    it('given its exp and the clock tolerance have passed since, then it is rejected as expired', async () => {
+      const mine = verifierFor(authSettings(config));
+      const header = `Bearer ${await signToken(key, { subject: 'dave', expiresInS: 10 })}`;
+      expect((await mine.verify(header)).subject).toBe('dave');
+      jest.setSystemTime(Date.now() + 41_000);
+      expect(await rejection(header, mine)).toBe('the token has expired');
+    });
+  });
+
   it('given a token signed by another key, then its signature does not verify', async () => {
     const token = await signToken(newSigningKey(), { subject: 'alice' });
     expect(await rejection(`Bearer ${token}`)).toBe('the token’s signature does not verify');

@@ -24,6 +24,7 @@ type Enabled = Extract<AuthSettings, { disabled: false }>;
  */
 export class TokenVerifier {
   private readonly key: KeyLike | JWTVerifyGetKey;
+  private readonly verified = new VerifiedTokens();
 
   constructor(private readonly settings: Enabled) {
     const { key } = settings;
@@ -33,6 +34,12 @@ export class TokenVerifier {
   /** The caller an `Authorization` header names, or TokenRejected / TokenCheckUnavailable. */
   async verify(authorization: string | undefined): Promise<Caller> {
     const token = bearerToken(authorization);
+    const known = this.verified.get(token);
+    if (known) return known;
+    return this.check(token);
+  }
+
+  private async check(token: string): Promise<Caller> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.key as KeyLike, {
@@ -46,11 +53,45 @@ export class TokenVerifier {
       throw explain(error);
     }
     const scopes = scopesOf(payload);
-    return {
+    const caller: Caller = {
       subject: payload.sub,
       scopes,
       operator: scopes.has(this.settings.operatorScope),
     };
+    // exp is required, so jwtVerify has checked it is there and a number
+    this.verified.add(token, caller, (payload.exp as number) * 1_000 + this.settings.clockToleranceS * 1_000);
+    return caller;
+  }
+}
+
+/**
+ * Tokens whose check passed, with their caller: a customer sends the same token with every request
+ * until it expires, and its signature check was most of the order service's added CPU per order.
+ * A token is taken from here until the moment its check would fail on `exp`, and for a minute at
+ * most, so a key the identity provider withdraws stops counting as quickly as jose's JWKS cache
+ * lets it. Only the exact token string is found: a token altered in any byte is checked anew.
+ */
+class VerifiedTokens {
+  private readonly entries = new Map<string, { caller: Caller; until: number }>();
+
+  constructor(
+    private readonly max = 10_000,
+    private readonly ttlMs = 60_000,
+  ) {}
+
+  get(token: string): Caller | undefined {
+    const entry = this.entries.get(token);
+    if (!entry) return undefined;
+    if (Date.now() < entry.until) return entry.caller;
+    this.entries.delete(token);
+    return undefined;
+  }
+
+  /** `expiresAt`: when the token's check would fail (its exp plus the clock tolerance), ms */
+  add(token: string, caller: Caller, expiresAt: number): void {
+    // the oldest entry goes first (a Map keeps insertion order)
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(token, { caller, until: Math.min(expiresAt, Date.now() + this.ttlMs) });
   }
 }
 
