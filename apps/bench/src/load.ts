@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from 'pg';
-import { cpuPerOrder, cpuSnapshot } from './cpu';
-import type { CpuMs } from './cpu';
-import type { StepResult } from './report';
+import { cpuSnapshot, stepCpu } from './cpu';
+import type { CpuMs, MetricsUrls } from './cpu';
+import type { InstanceResult, StepResult } from './report';
 import { post, sampleRss } from './services';
 import type { PickOrder } from './services';
-import { dueAt, percentiles } from './stats';
-
-type ServiceUrls = Record<string, string> & { order: string };
+import { dueAt, latencyOf, roundRobin, tally } from './stats';
+import type { SentOrder } from './stats';
 
 class ProgressBar {
   private readonly tty = Boolean(process.stderr.isTTY);
@@ -28,13 +27,14 @@ class ProgressBar {
 }
 
 /**
- * The warm-up (not reported), then one step per rate, while each service's memory is sampled
- * once a second: the highest over the whole load, and per step.
+ * The warm-up (not reported), then one step per rate, while each instance's memory is sampled
+ * once a second: the highest over the whole load, and per step. Orders go to the order service
+ * instances at `orderUrls` in turn.
  */
 export async function runLoad(
   load: { rates: number[]; durationS: number; warmupS: number },
-  urls: ServiceUrls,
-  metrics: Record<string, string>,
+  orderUrls: readonly string[],
+  metrics: MetricsUrls,
   db: Client,
   pick: PickOrder,
 ): Promise<{ steps: StepResult[]; maxRssMb: Record<string, number> }> {
@@ -53,7 +53,7 @@ export async function runLoad(
     let warmup: Promise<unknown> = Promise.resolve();
     if (warmupS > 0 && rates[0] !== undefined) {
       process.stderr.write(`warming up: ${warmupS} s at ${rates[0]}/s, not reported ...\n`);
-      const run = runStep(rates[0], warmupS, urls, metrics, db, pick);
+      const run = runStep(rates[0], warmupS, orderUrls, metrics, db, pick);
       await run.sending;
       warmup = run.result;
     }
@@ -61,7 +61,7 @@ export async function runLoad(
     for (const rate of rates) {
       const rss: Record<string, number> = {};
       stepRssMb = rss;
-      const run = runStep(rate, durationS, urls, metrics, db, pick);
+      const run = runStep(rate, durationS, orderUrls, metrics, db, pick);
       await run.sending;
       running.push(run.result.then((step) => ({ ...step, maxRssMb: rss })));
     }
@@ -73,17 +73,16 @@ export async function runLoad(
   }
 }
 
-interface Sent {
+interface Sent extends SentOrder {
   key: string;
-  sentAt: number;
-  orderId?: string;
-  finalAt?: number;
-  status?: string;
+  /** the order URL it went to */
+  instance: string;
 }
 
 /**
- * One step: sends `rate` orders a second for `durationS` seconds (open loop), then follows them to
- * their final state. `sending` settles when the last order of the step has been sent, so the next
+ * One step: sends `rate` orders a second for `durationS` seconds (open loop), to each of
+ * `orderUrls` in turn, then follows them to their final state in the order database (which all
+ * the instances share). `sending` settles when the last order of the step has been sent, so the next
  * step can start at once: the load never pauses between steps (a pause would let every queue and
  * batch run empty, and the next step would measure the climb back from idle rather than the rate
  * sustained). `result` settles once every order of the step is final (or given up).
@@ -91,8 +90,8 @@ interface Sent {
 function runStep(
   rate: number,
   durationS: number,
-  urls: ServiceUrls,
-  metrics: Record<string, string>,
+  orderUrls: readonly string[],
+  metrics: MetricsUrls,
   db: Client,
   pick: PickOrder,
 ): { sending: Promise<void>; result: Promise<StepResult> } {
@@ -100,7 +99,6 @@ function runStep(
   const sent: Sent[] = [];
   const inFlight: Promise<void>[] = [];
   const bar = new ProgressBar();
-  let rejected = 0;
   let start = Date.now();
   let polling = true;
   const pending = new Map<string, Sent>();
@@ -143,12 +141,12 @@ function runStep(
     for (let i = 0; i < total; i++) {
       const wait = dueAt(start, rate, i) - Date.now();
       if (wait > 0) await sleep(wait);
-      const s: Sent = { key: randomUUID(), sentAt: Date.now() };
+      const s: Sent = { key: randomUUID(), sentAt: Date.now(), instance: roundRobin(orderUrls, i) };
       sent.push(s);
       const { customerId, productId, auth } = pick();
       const place = () =>
         post(
-          `${urls.order}/orders`,
+          `${s.instance}/orders`,
           { customerId, lines: [{ productId, quantity: 1 }] },
           { 'idempotency-key': s.key, ...auth },
         );
@@ -162,9 +160,9 @@ function runStep(
             if (res.status === 202 && id) {
               s.orderId = id;
               pending.set(id, s);
-            } else rejected++;
+            } else s.refused = true;
           })
-          .catch(() => void rejected++),
+          .catch(() => void (s.refused = true)),
       );
     }
     // the CPU of the step's window, the orders of the step: at a steady rate, the orders still in
@@ -178,30 +176,28 @@ function runStep(
     await poller;
     bar.end();
     const finals = sent.filter((s) => s.finalAt !== undefined);
-    const accepted = sent.filter((s) => s.orderId).length;
-    const cpuMsPerOrder = cpuPerOrder(await cpuBefore, await (cpuAfter ?? cpuSnapshot(metrics)), accepted);
-    const latencies = finals.map((s) => Math.max(0, (s.finalAt ?? 0) - s.sentAt));
+    const { latencyMs, ...counts } = tally(sent);
+    const cpu = stepCpu(await cpuBefore, await (cpuAfter ?? cpuSnapshot(metrics)), counts.accepted, metrics);
     const lastFinal = finals.reduce((last, s) => Math.max(last, s.finalAt ?? 0), start + durationS * 1_000);
     return {
       rate,
       startedAt: new Date(start).toISOString(),
       durationS,
-      sent: sent.length,
-      accepted,
-      rejected,
-      final: finals.length,
-      confirmed: finals.filter((s) => s.status === 'CONFIRMED').length,
-      cancelled: finals.filter((s) => s.status === 'CANCELLED').length,
-      unfinished: sent.filter((s) => s.orderId && s.finalAt === undefined).length,
+      ...counts,
       finalPerSecond: finals.length / ((lastFinal - start) / 1_000),
-      latencyMs: percentiles(latencies),
-      cpuMsPerOrder,
+      latencyMs,
+      ...cpu,
+      ...(orderUrls.length > 1 ? { instances: byInstance(sent, orderUrls) } : {}),
       // (the next step is already sending: nothing here may hold the event loop for long)
-      timeline: finals.map((s, i) => [
-        Math.round((s.sentAt - start) / 10) / 100,
-        Math.round(latencies[i] ?? 0),
-      ]),
+      timeline: finals.map((s) => [Math.round((s.sentAt - start) / 10) / 100, Math.round(latencyOf(s))]),
     };
   })();
   return { sending, result };
+}
+
+/** The orders each instance took, in the order of `orderUrls`. */
+function byInstance(sent: readonly Sent[], orderUrls: readonly string[]): InstanceResult[] {
+  const taken = new Map(orderUrls.map((url) => [url, [] as Sent[]]));
+  for (const s of sent) taken.get(s.instance)?.push(s);
+  return orderUrls.map((url) => ({ url, ...tally(taken.get(url) ?? []) }));
 }

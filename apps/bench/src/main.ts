@@ -33,7 +33,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     await db.connect();
     let load;
     try {
-      load = await runLoad(o, o.urls, o.metrics, db, pick);
+      load = await runLoad(o, o.urls.order, o.metrics, db, pick);
     } finally {
       await db.end();
       closeClients();

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { ParseArgsOptionsConfig } from 'node:util';
 import { ConfigError } from '@tcc/config';
 import { kafkaSecurityFromEnv } from '@tcc/kafka';
 import type { KafkaSecurityOptions } from '@tcc/kafka';
+import { instanceNames } from './cpu';
 
 export const USAGE = `Usage: ./dev bench [options]      (against a running stack: ./dev up)
 
@@ -20,10 +22,17 @@ latency.svg into --out.
   --p99-limit MS      report the highest rate whose p99 stays under this (default 500)
   --products N        products the orders spread over (default 200)
   --customers N       customers (wallets) the orders spread over (default 2000)
-  --order-url, --stock-url, --payment-url   (default http://127.0.0.1:3000, :3001, :3002)
+  --order-url URL     the order service (default http://127.0.0.1:3000); once per instance
+                      where several run: each step sends its orders to them in turn, each
+                      taking the rate divided by their number, and the report adds the orders
+                      and latency of each
+  --stock-url, --payment-url   where the catalog and wallets are set up, one each (default
+                      http://127.0.0.1:3001, :3002)
   --order-metrics-url, --stock-metrics-url, --payment-metrics-url
                       each service's /metrics on its METRICS_PORT (default
-                      http://127.0.0.1:9464/metrics, :9465, :9466: ./dev up's)
+                      http://127.0.0.1:9464/metrics, :9465, :9466: ./dev up's); once per
+                      instance where several run: a service's CPU per order is the sum of its
+                      instances', and the report adds each instance's CPU and memory
   --signing-key FILE  the private key (PEM) the services' tokens are signed with, to sign an
                       operator's token and each customer's (default AUTH_SIGNING_KEY_FILE, which
                       ./dev bench sets to ./dev up's development key); none: no tokens are sent,
@@ -42,19 +51,19 @@ const options = {
   'p99-limit': { type: 'string', default: '500' },
   products: { type: 'string', default: '200' },
   customers: { type: 'string', default: '2000' },
-  'order-url': { type: 'string', default: 'http://127.0.0.1:3000' },
+  'order-url': { type: 'string', multiple: true, default: ['http://127.0.0.1:3000'] },
   'stock-url': { type: 'string', default: 'http://127.0.0.1:3001' },
   'payment-url': { type: 'string', default: 'http://127.0.0.1:3002' },
-  'order-metrics-url': { type: 'string', default: 'http://127.0.0.1:9464/metrics' },
-  'stock-metrics-url': { type: 'string', default: 'http://127.0.0.1:9465/metrics' },
-  'payment-metrics-url': { type: 'string', default: 'http://127.0.0.1:9466/metrics' },
+  'order-metrics-url': { type: 'string', multiple: true, default: ['http://127.0.0.1:9464/metrics'] },
+  'stock-metrics-url': { type: 'string', multiple: true, default: ['http://127.0.0.1:9465/metrics'] },
+  'payment-metrics-url': { type: 'string', multiple: true, default: ['http://127.0.0.1:9466/metrics'] },
   'signing-key': { type: 'string' },
   'order-db': { type: 'string' },
   brokers: { type: 'string' },
   out: { type: 'string' },
   'no-check': { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
-} as const;
+} satisfies ParseArgsOptionsConfig;
 
 /** Bad arguments: the message is printed with the usage, and the run exits 2. */
 export class UsageError extends Error {}
@@ -71,8 +80,10 @@ export interface BenchOptions {
   /** SASL and TLS for the Kafka floor (KAFKA_SASL_*, KAFKA_SSL*, as the services read them) */
   kafkaSecurity: KafkaSecurityOptions;
   out: string;
-  urls: { order: string; stock: string; payment: string };
-  metrics: { order: string; stock: string; payment: string };
+  /** the order service's instances (orders go to each in turn), and where the catalog is set up */
+  urls: { order: string[]; stock: string; payment: string };
+  /** each service's /metrics URLs, one per instance */
+  metrics: { order: string[]; stock: string[]; payment: string[] };
   /** the key tokens are signed with (PEM), if the services check tokens */
   signingKey: string | undefined;
   check: boolean;
@@ -98,11 +109,15 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     brokers: (v.brokers ?? env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(','),
     kafkaSecurity: kafkaSecurity(env),
     out: resolve(v.out ?? join('bench-results', new Date().toISOString().replace(/[:.]/g, '-'))),
-    urls: { order: v['order-url'], stock: v['stock-url'], payment: v['payment-url'] },
+    urls: {
+      order: orderUrls(v['order-url']),
+      stock: v['stock-url'],
+      payment: v['payment-url'],
+    },
     metrics: {
-      order: v['order-metrics-url'],
-      stock: v['stock-metrics-url'],
-      payment: v['payment-metrics-url'],
+      order: metricsUrls('order', v['order-metrics-url']),
+      stock: metricsUrls('stock', v['stock-metrics-url']),
+      payment: metricsUrls('payment', v['payment-metrics-url']),
     },
     signingKey: signingKey(v['signing-key'] ?? env['AUTH_SIGNING_KEY_FILE']),
     check: !v['no-check'],
@@ -138,6 +153,45 @@ function orderDatabase(env: NodeJS.ProcessEnv): string {
   const u = new URL(server);
   u.pathname = '/tcc_order';
   return u.toString();
+}
+
+/**
+ * URLs, checked here: a bad one is a bad argument, not a failure halfway through the run.
+ * `protocols` are those the URLs may use.
+ */
+function urlList(option: string, urls: string[], protocols: string[]): string[] {
+  for (const url of urls)
+    if (!URL.canParse(url) || !protocols.includes(new URL(url).protocol))
+      throw new UsageError(
+        `--${option} takes an ${protocols.map((p) => `${p}//`).join(' or ')} URL (got "${url}")`,
+      );
+  return urls;
+}
+
+/**
+ * One URL per instance, `names[i]` naming the instance at `urls[i]`: an instance given twice would
+ * take twice its share of the orders, or have its CPU counted twice.
+ */
+function oncePerInstance(option: string, urls: string[], names: string[]): string[] {
+  names.forEach((name, i) => {
+    const first = names.indexOf(name);
+    if (first < i)
+      throw new UsageError(
+        `--${option}: "${urls[first]}" and "${urls[i]}" are the same instance (give each instance once)`,
+      );
+  });
+  return urls;
+}
+
+/** The order service's instances, each named by its URL; plain HTTP, as the load's client speaks. */
+function orderUrls(urls: string[]): string[] {
+  return oncePerInstance('order-url', urlList('order-url', urls, ['http:']), urls);
+}
+
+/** A service's /metrics URLs, its instances named as the report names them (instanceNames). */
+function metricsUrls(service: string, urls: string[]): string[] {
+  const option = `${service}-metrics-url`;
+  return oncePerInstance(option, urlList(option, urls, ['http:', 'https:']), instanceNames(service, urls));
 }
 
 function positive(name: string, value: string): number {

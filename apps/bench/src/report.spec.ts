@@ -1,6 +1,7 @@
 import { latencyAxis, latencyPlot, markdown } from './report';
 import type { BenchResult, StepResult } from './report';
-import { percentiles } from './stats';
+import { percentiles, tally } from './stats';
+import type { SentOrder } from './stats';
 
 function step(rate: number, latencies: number[]): StepResult {
   return {
@@ -77,5 +78,80 @@ describe('markdown report', () => {
   it('shows the orders the service refused (503 under overload) beside those it accepted', () => {
     const overloaded = { ...step(1000, [2_000, 3_000]), sent: 5, accepted: 2, rejected: 3 };
     expect(markdown(result([overloaded]))).toContain('| 1000/s | 60 s | 2 | 3 | 1000.0 | 2/0/0 |');
+  });
+});
+
+describe('markdown report of several instances', () => {
+  const final = (latencyMs: number): SentOrder => ({
+    sentAt: 0,
+    orderId: 'o',
+    finalAt: latencyMs,
+    status: 'CONFIRMED',
+  });
+  /** A step whose orders went to the two instances: the second refused one and answered slower. */
+  function twoInstances(rate: number): StepResult {
+    return {
+      ...step(rate, [20, 30, 40, 200, 300]),
+      sent: 6,
+      rejected: 1,
+      cpuMsPerOrder: {
+        order: 6,
+        stock: 2,
+        'load generator': 0.5,
+        'Kafka, PostgreSQL, rest': 4,
+        machine: 12.5,
+      },
+      cpuMsPerOrderByInstance: { 'order 10.0.0.5:9464': 2.5, 'order 10.0.0.6:9464': 3.5, stock: 2 },
+      instances: [
+        { url: 'http://10.0.0.5:3000', ...tally([final(20), final(30), final(40)]) },
+        { url: 'http://10.0.0.6:3000', ...tally([final(200), final(300), { sentAt: 0, refused: true }]) },
+      ],
+    };
+  }
+
+  it('adds the orders each order URL took, and the latency of those it accepted', () => {
+    const report = markdown(result([twoInstances(100), twoInstances(200)]));
+    expect(report).toContain(
+      [
+        '| rate | order URL | sent | accepted | refused or failed | unfinished | p50 ms | p99 ms |',
+        '|---|---|---|---|---|---|---|---|',
+        '| 100/s | http://10.0.0.5:3000 | 3 | 3 | 0 | 0 | 30 | 40 |',
+        '| 100/s | http://10.0.0.6:3000 | 3 | 2 | 1 | 0 | 200 | 300 |',
+        '| 200/s | http://10.0.0.5:3000 | 3 | 3 | 0 | 0 | 30 | 40 |',
+        '| 200/s | http://10.0.0.6:3000 | 3 | 2 | 1 | 0 | 200 | 300 |',
+      ].join('\n'),
+    );
+    // the whole run's table stays as it is, the instances summed
+    expect(report).toContain('| 100/s | 60 s | 5 | 1 | 100.0 | 5/0/0 | 40 | 300 | 300 | 300 |');
+  });
+
+  it("adds each instance's CPU per order beside the services' sums", () => {
+    const report = markdown(result([twoInstances(100)]));
+    expect(report).toContain(
+      '| rate | order | stock | load generator | Kafka, PostgreSQL, rest | machine |\n|---|---|---|---|---|---|\n| 100/s | 6 | 2 | 0.5 | 4 | 12.5 |',
+    );
+    expect(report).toContain(
+      '| rate | order 10.0.0.5:9464 | order 10.0.0.6:9464 | stock |\n|---|---|---|---|\n| 100/s | 2.5 | 3.5 | 2 |',
+    );
+  });
+
+  it('shows the largest RSS of each instance', () => {
+    const run = {
+      ...result([twoInstances(100)]),
+      maxRssMb: { 'order 10.0.0.5:9464': 170, 'order 10.0.0.6:9464': 165 },
+    };
+    expect(markdown(run)).toContain(
+      'Largest RSS seen: order 10.0.0.5:9464 170 MB, order 10.0.0.6:9464 165 MB.',
+    );
+  });
+
+  it('adds nothing to the report of a run against one instance of each service', () => {
+    const single = { ...step(100, [20, 30, 40]), cpuMsPerOrder: { order: 6, machine: 12 } };
+    const report = markdown(result([single]));
+    expect(report).not.toContain('order URL');
+    expect(report).not.toContain('By instance');
+    expect(report).toContain(
+      '| 100/s | 60 s | 3 | 0 | 100.0 | 3/0/0 | 30 | 40 | 40 | 40 |\n\nCPU per final order',
+    );
   });
 });

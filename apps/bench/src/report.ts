@@ -1,28 +1,33 @@
-import type { Percentiles } from './stats';
+import type { OrderCounts, Percentiles } from './stats';
 
-export interface StepResult {
+/** The orders one order service instance (one --order-url) took during a step. */
+export interface InstanceResult extends OrderCounts {
+  url: string;
+}
+
+export interface StepResult extends OrderCounts {
   rate: number;
   /** when the step's first order was sent (ISO 8601), to line it up with logs and other samples */
   startedAt: string;
   durationS: number;
-  sent: number;
-  accepted: number;
-  rejected: number;
-  final: number;
-  confirmed: number;
-  cancelled: number;
-  unfinished: number;
   /** orders that reached a final state per second of the step */
   finalPerSecond: number;
-  latencyMs: Percentiles;
   /**
-   * CPU ms per final order, by who spent it: each service, the load generator, 'Kafka,
-   * PostgreSQL, rest' (the machine minus those) and 'machine' (everything). 2 cores give 2000 ms
-   * per second, so 2000 / machine is the rate this machine could sustain at that cost.
+   * CPU ms per final order, by who spent it: each service (all its instances), the load
+   * generator, 'Kafka, PostgreSQL, rest' (the machine minus those) and 'machine' (everything).
+   * 2 cores give 2000 ms per second, so 2000 / machine is the rate this machine could sustain at
+   * that cost.
    */
   cpuMsPerOrder: Record<string, number>;
-  /** the largest RSS (MB) of each service sampled during this step */
+  /**
+   * Where a service runs several instances: CPU ms of each instance over all the step's orders
+   * (a service's instances add up to its figure in cpuMsPerOrder), by instance name
+   */
+  cpuMsPerOrderByInstance?: Record<string, number>;
+  /** the largest RSS (MB) of each instance sampled during this step, by instance name */
   maxRssMb?: Record<string, number>;
+  /** where orders went to several order service instances: the orders each took, in --order-url order */
+  instances?: InstanceResult[];
   /** (seconds since step start, latency ms) of every final order, for the plot */
   timeline: [number, number][];
 }
@@ -34,6 +39,7 @@ export interface BenchResult {
   /** seconds of load at the first rate before the steps, not reported */
   warmupS: number;
   steps: StepResult[];
+  /** the largest RSS (MB) of each instance over the whole load, by instance name */
   maxRssMb: Record<string, number>;
   bestRateUnderP99Ms: { limitMs: number; rate: number | null };
   invariants: { exitCode: number | null; output: string };
@@ -124,6 +130,23 @@ export function markdown(result: BenchResult): string {
         `| ${s.rate}/s | ${s.durationS} s | ${s.accepted} | ${s.rejected} | ${s.finalPerSecond.toFixed(1)} | ${s.confirmed}/${s.cancelled}/${s.unfinished} | ${s.latencyMs.p50} | ${s.latencyMs.p95} | ${s.latencyMs.p99} | ${s.latencyMs.max} |`,
     )
     .join('\n');
+  const instanceRows = result.steps.flatMap((s) =>
+    (s.instances ?? []).map(
+      (i) =>
+        `| ${s.rate}/s | ${i.url} | ${i.sent} | ${i.accepted} | ${i.rejected} | ${i.unfinished} | ${i.latencyMs.p50} | ${i.latencyMs.p99} |`,
+    ),
+  );
+  const perInstance =
+    instanceRows.length === 0
+      ? ''
+      : `
+
+Per order service instance: each step sent its orders to the order URLs in turn, so each took the
+step's rate divided by their number; latency is that of the orders it accepted:
+
+| rate | order URL | sent | accepted | refused or failed | unfinished | p50 ms | p99 ms |
+|---|---|---|---|---|---|---|---|
+${instanceRows.join('\n')}`;
   const cpuNames = [...new Set(result.steps.flatMap((s) => Object.keys(s.cpuMsPerOrder)))];
   const cpuRows = result.steps
     .map((s) => `| ${s.rate}/s | ${cpuNames.map((n) => s.cpuMsPerOrder[n] ?? '').join(' | ')} |`)
@@ -138,6 +161,26 @@ rate at which this machine's cores would be full:
 | rate | ${cpuNames.join(' | ')} |
 |---|${cpuNames.map(() => '---|').join('')}
 ${cpuRows}
+
+`;
+  const instanceNames = [
+    ...new Set(result.steps.flatMap((s) => Object.keys(s.cpuMsPerOrderByInstance ?? {}))),
+  ];
+  const instanceCpuRows = result.steps
+    .map(
+      (s) =>
+        `| ${s.rate}/s | ${instanceNames.map((n) => s.cpuMsPerOrderByInstance?.[n] ?? '').join(' | ')} |`,
+    )
+    .join('\n');
+  const cpuByInstance =
+    instanceNames.length === 0
+      ? ''
+      : `By instance: each one's CPU over all the step's orders, so a service's instances add up to its
+column above:
+
+| rate | ${instanceNames.join(' | ')} |
+|---|${instanceNames.map(() => '---|').join('')}
+${instanceCpuRows}
 
 `;
   const rss = Object.entries(result.maxRssMb)
@@ -161,9 +204,9 @@ state (its last update in the order database). ${result.warmupS > 0 ? `The steps
 
 | rate | for | accepted | refused or failed | final/s | confirmed/cancelled/unfinished | p50 ms | p95 ms | p99 ms | max ms |
 |---|---|---|---|---|---|---|---|---|---|
-${rows}
+${rows}${perInstance}
 
-${cpu}Highest rate with p99 under ${result.bestRateUnderP99Ms.limitMs} ms: ${result.bestRateUnderP99Ms.rate ?? 'none of those tried'}/s.
+${cpu}${cpuByInstance}Highest rate with p99 under ${result.bestRateUnderP99Ms.limitMs} ms: ${result.bestRateUnderP99Ms.rate ?? 'none of those tried'}/s.
 
 Floors on this machine: one Kafka produce-to-consume round trip p50 ${f.kafkaRoundTripMs.p50} ms (p99 ${f.kafkaRoundTripMs.p99});
 one PostgreSQL commit (a one-row insert on a logged table) p50 ${f.postgresCommitMs.p50} ms (p99 ${f.postgresCommitMs.p99}). PostgreSQL

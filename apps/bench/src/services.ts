@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { signToken } from '@tcc/auth';
-import { metricValue } from './cpu';
+import { instanceUrls, metricValue } from './cpu';
+import type { MetricsUrls } from './cpu';
 import { KeepAliveClient } from './http-client';
 import type { JsonResponse } from './http-client';
 
@@ -28,11 +29,14 @@ export function closeClients(): void {
   for (const client of clients.values()) client.close();
 }
 
-export async function checkHealth(urls: Record<string, string>): Promise<void> {
-  for (const [name, url] of Object.entries(urls)) {
-    const health = await fetch(`${url}/health`).catch(() => undefined);
-    if (health?.status !== 200)
-      throw new Error(`${name} does not answer healthy at ${url}/health: start the stack (./dev up)`);
+/** Every service answers healthy: each of its URLs, where it has several (one per instance). */
+export async function checkHealth(urls: Record<string, string | readonly string[]>): Promise<void> {
+  for (const [name, each] of Object.entries(urls)) {
+    for (const url of typeof each === 'string' ? [each] : each) {
+      const health = await fetch(`${url}/health`).catch(() => undefined);
+      if (health?.status !== 200)
+        throw new Error(`${name} does not answer healthy at ${url}/health: start the stack (./dev up)`);
+    }
   }
 }
 
@@ -96,12 +100,12 @@ export async function createCatalog(
   };
 }
 
-/** Each service's resident memory in MiB (from its /metrics URL), kept in every record if it is the highest seen there. */
-export async function sampleRss(
-  metricsUrls: Record<string, string>,
-  ...into: Record<string, number>[]
-): Promise<void> {
-  for (const [name, url] of Object.entries(metricsUrls)) {
+/**
+ * Each instance's resident memory in MiB (from its /metrics URL), by instance name (see
+ * instanceNames), kept in every record if it is the highest seen there.
+ */
+export async function sampleRss(metrics: MetricsUrls, ...into: Record<string, number>[]): Promise<void> {
+  for (const [name, url] of instanceUrls(metrics)) {
     try {
       const text = await (await fetch(url)).text();
       const mb = Math.round((metricValue(text, 'process_resident_memory_bytes') ?? 0) / 1_048_576);

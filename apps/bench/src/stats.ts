@@ -28,3 +28,79 @@ export function percentiles(samples: number[]): Percentiles {
 export function dueAt(startMs: number, ratePerSecond: number, i: number): number {
   return startMs + (i * 1_000) / ratePerSecond;
 }
+
+/**
+ * Where the i-th request of an open-loop step goes: to each of `targets` in turn, so at a rate R
+ * each of N targets gets R / N, as evenly spaced as the whole.
+ */
+export function roundRobin<T>(targets: readonly T[], i: number): T {
+  const target = targets[i % targets.length];
+  if (target === undefined) throw new Error('round robin over no targets');
+  return target;
+}
+
+/** What the load knows of one order it sent. */
+export interface SentOrder {
+  /** when its POST /orders went (ms since the epoch) */
+  sentAt: number;
+  /** its id, once the service accepted it (202) */
+  orderId?: string;
+  /** the service refused it (any other answer), or the request failed */
+  refused?: boolean;
+  /** when it reached its final state: its last update in the order database (ms since the epoch) */
+  finalAt?: number;
+  /** its final state, CONFIRMED or CANCELLED */
+  status?: string;
+}
+
+/** The orders of a step, or of the part of a step one instance took. */
+export interface OrderCounts {
+  sent: number;
+  accepted: number;
+  /** refused by the service (503 under overload, say) or failed on the way */
+  rejected: number;
+  final: number;
+  confirmed: number;
+  cancelled: number;
+  /** accepted and not final when the step gave up following them */
+  unfinished: number;
+  /** from sending POST /orders to the final state, of the accepted orders that got there */
+  latencyMs: Percentiles;
+}
+
+/** From sending an order to its final state, in ms (0 for an order not final). */
+export function latencyOf(order: SentOrder): number {
+  return Math.max(0, (order.finalAt ?? 0) - order.sentAt);
+}
+
+/** Counts and latency of some orders, in one pass (a step's may be a hundred thousand). */
+export function tally(orders: readonly SentOrder[]): OrderCounts {
+  let accepted = 0;
+  let rejected = 0;
+  let confirmed = 0;
+  let cancelled = 0;
+  let unfinished = 0;
+  const latencies: number[] = [];
+  for (const o of orders) {
+    if (o.refused) rejected++;
+    if (!o.orderId) continue;
+    accepted++;
+    if (o.finalAt === undefined) {
+      unfinished++;
+      continue;
+    }
+    latencies.push(latencyOf(o));
+    if (o.status === 'CONFIRMED') confirmed++;
+    else if (o.status === 'CANCELLED') cancelled++;
+  }
+  return {
+    sent: orders.length,
+    accepted,
+    rejected,
+    final: latencies.length,
+    confirmed,
+    cancelled,
+    unfinished,
+    latencyMs: percentiles(latencies),
+  };
+}
