@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs a real single-node Apache Kafka broker (KRaft mode, broker+controller in one JVM)
-# natively, without Docker, from jars assembled off Maven Central.
+# Runs a real Apache Kafka broker (KRaft mode, broker+controller in one JVM) natively, without
+# Docker, from jars assembled off Maven Central; `start --nodes N` runs a cluster of N such nodes
+# instead (infra/local/kafka-cluster.sh).
 #
 # See `infra/local/kafka.sh help` for subcommands and environment variables.
 set -euo pipefail
@@ -8,6 +9,13 @@ set -euo pipefail
 # ----------------------------------------------------------------------------
 # Configuration (environment)
 # ----------------------------------------------------------------------------
+# What the caller set explicitly: a cluster remembers its ports, picks its own controller ports
+# and heap unless told otherwise (kafka-cluster.sh).
+KAFKA_HOST_ENV="${KAFKA_HOST:-}"
+KAFKA_PORT_ENV="${KAFKA_PORT:-}"
+KAFKA_CONTROLLER_PORT_ENV="${KAFKA_CONTROLLER_PORT:-}"
+KAFKA_HEAP_MAX_ENV="${KAFKA_HEAP_MAX:-}"
+
 KAFKA_VERSION="${KAFKA_VERSION:-3.9.2}"
 KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
@@ -46,6 +54,9 @@ CLUSTER_ID_FILE="${STATE_DIR}/cluster.id"
 # start --secure: SASL_SSL, SCRAM users, ACLs
 # shellcheck source=infra/local/kafka-secure.sh
 source "$(dirname "${BASH_SOURCE[0]}")/kafka-secure.sh"
+# start --nodes N: a cluster of N nodes, node i in ${STATE_DIR}/node-<i>
+# shellcheck source=infra/local/kafka-cluster.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kafka-cluster.sh"
 
 if [[ -n "${JAVA_HOME:-}" && -x "${JAVA_HOME}/bin/java" ]]; then
   JAVA="${JAVA_HOME}/bin/java"
@@ -61,48 +72,69 @@ die() { printf 'kafka.sh: ERROR: %s\n' "$*" >&2; exit 1; }
 
 usage() {
   cat <<EOF
-Usage: $(basename "$0") <command>
+Usage: $(basename "$0") <command> [options]
 
-Runs a single-node Apache Kafka ${KAFKA_VERSION} broker (KRaft, broker+controller) natively,
-from jars fetched off Maven Central. No Docker needed; needs Java >= 17 and Maven.
+Runs Apache Kafka ${KAFKA_VERSION} natively (KRaft, each node broker+controller in one JVM), from jars
+fetched off Maven Central: one broker, or a cluster of N nodes on consecutive ports. No Docker
+needed; needs Java >= 17 and Maven.
 
 Commands:
   fetch        Assemble the Kafka jars into the cache (idempotent; instant once done).
-  start [--secure]
+  start [--nodes N] [--secure]
                fetch, format storage if needed, start the broker in the background and
                wait until it accepts connections. Exit 0 if it is already running.
-               --secure (kept by the state dir: later starts stay secured): one SASL_SSL
-               listener, a CA and certificate of the state dir's own, SCRAM-SHA-512 users
-               admin (super user), order, stock and payment, and ACLs giving each service
+               --nodes N (kept by the state dir: later commands need no --nodes): a cluster of
+               N nodes, all started at once; start returns when every node is ready. Node i
+               listens on KAFKA_PORT+i-1, its controller on KAFKA_CONTROLLER_PORT+i-1; state in
+               \${KAFKA_STATE_DIR}/node-<i>. N >= 3: replication factor 3, min.insync.replicas 2,
+               a killed node is fenced (its partitions get new leaders) after 4s.
+               --secure (kept by the state dir: later starts stay secured; single broker only):
+               one SASL_SSL listener, a CA and certificate of the state dir's own, SCRAM-SHA-512
+               users admin (super user), order, stock and payment, and ACLs giving each service
                only its topics (infra/local/kafka-secure.sh).
+  start --node I
+               (Re)start node I of the cluster (no reformat) and wait until it is ready.
+  stop [--node I]
+               Stop every node, or node I (SIGTERM, up to ${STOP_TIMEOUT}s, then SIGKILL).
+  kill [--node I]
+               SIGKILL every node, or node I (a crash: no controlled shutdown); returns once
+               the process is gone.
+  status [--node I]
+               One line per node: running or not, pid, port. Exit 0 only if all run.
+  brokers      Print the bootstrap list for KAFKA_BROKERS, e.g. ${KAFKA_HOST}:${KAFKA_PORT}
+               (a cluster: every node's host:port, comma-separated).
   secure-env <admin|order|stock|payment>
                Print the KAFKA_* variables that connect as that user to the secured broker,
                e.g. export \$(./dev kafka secure-env admin); ./dev topics list
                (files: \${KAFKA_STATE_DIR}/secure: ca.pem, <user>.password, admin.properties
                for run-class tools' --command-config).
-  stop         Stop the broker of this state dir (SIGTERM, up to ${STOP_TIMEOUT}s, then SIGKILL).
-  status       Print whether the broker is running (exit 0 if running, 1 if not).
-  reset        stop, then delete the state dir (all topics and data).
-  logs [-f]    Print the last 100 lines of the broker log (-f: follow).
+  reset        stop, then delete the state dir (all nodes, topics and data).
+  logs [-f] [--node I]
+               Print the last 100 lines of the broker log; of a cluster: of every node, or of
+               node I (-f: follow).
   run-class <main-class> [args...]
                Run a Kafka CLI class on the broker's classpath, e.g.
                  run-class org.apache.kafka.tools.TopicCommand \\
-                   --bootstrap-server ${KAFKA_HOST}:${KAFKA_PORT} --list
+                   --bootstrap-server \$($(basename "$0") brokers) --list
   help         Show this text.
 
 Environment:
   KAFKA_VERSION          Kafka version (org.apache.kafka:kafka_${SCALA_BINARY})  [${KAFKA_VERSION}]
   KAFKA_HOST             Broker listen/advertised host (keep it on loopback)  [${KAFKA_HOST}]
-  KAFKA_PORT             Broker (PLAINTEXT) port                              [${KAFKA_PORT}]
-  KAFKA_CONTROLLER_PORT  KRaft controller port (always on 127.0.0.1)          [${KAFKA_CONTROLLER_PORT}]
+  KAFKA_PORT             Broker (PLAINTEXT) port; node I of a cluster: +I-1   [${KAFKA_PORT}]
+  KAFKA_CONTROLLER_PORT  KRaft controller port (always on 127.0.0.1); node I: +I-1
+                         [${KAFKA_CONTROLLER_PORT_ENV:-9093; a cluster: KAFKA_PORT+${CLUSTER_CONTROLLER_OFFSET}}]
   KAFKA_STATE_DIR        Config, data, logs and pid of this instance
                          [\${TCC_CACHE_DIR}/kafka-\${KAFKA_VERSION}/run-\${KAFKA_PORT}]
-  KAFKA_HEAP_MAX         Max JVM heap (-Xmx)                                  [${KAFKA_HEAP_MAX}]
+  KAFKA_HEAP_MAX         Max JVM heap (-Xmx) of each node   [${KAFKA_HEAP_MAX_ENV:-1g; a cluster: ${CLUSTER_HEAP_MAX}}]
   KAFKA_TOPIC_PREFIX     --secure: the services' topics the ACLs name start with it  [${KAFKA_TOPIC_PREFIX:-}]
   KAFKA_GROUP_PREFIX     --secure: service S's consumer group is <this>S       [${KAFKA_GROUP_PREFIX}]
-  KAFKA_READY_TIMEOUT    Seconds 'start' waits for the broker to be ready     [${KAFKA_READY_TIMEOUT}]
+  KAFKA_READY_TIMEOUT    Seconds 'start' waits for the broker(s) to be ready  [${KAFKA_READY_TIMEOUT}]
   TCC_CACHE_DIR          Cache root, outside git                             [\$HOME/.cache/tcc-saga]
   JAVA_HOME              If set, \$JAVA_HOME/bin/java is used instead of java on PATH.
+
+A cluster keeps its size, host and ports in \${KAFKA_STATE_DIR}/cluster.env; an explicit
+KAFKA_HOST, KAFKA_PORT or KAFKA_CONTROLLER_PORT that differs from them is refused.
 
 Current instance: ${KAFKA_HOST}:${KAFKA_PORT}, state dir ${STATE_DIR}
 EOF
@@ -397,6 +429,27 @@ heap_opts() {
   fi
 }
 
+# Start the broker of PROPS_FILE in the background (log in LOGS_DIR, stdout/stderr in OUT_FILE);
+# its pid goes to PID_FILE and LAUNCHED_PID. Fresh logs per start, so readiness only looks at
+# this run's lines.
+launch_broker() {
+  [[ -f "${SERVER_LOG}" ]] && mv -f "${SERVER_LOG}" "${SERVER_LOG}.prev"
+  [[ -f "${OUT_FILE}" ]] && mv -f "${OUT_FILE}" "${OUT_FILE}.prev"
+  local heap
+  heap="$(heap_opts)"
+  # shellcheck disable=SC2086  # heap is two words on purpose
+  nohup "${JAVA}" ${heap} \
+    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+    -XX:+ExplicitGCInvokesConcurrent \
+    -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:${SERVER_LOG4J}" \
+    -Dkafka.logs.dir="${LOGS_DIR}" \
+    -cp "${LIBS_DIR}/*" \
+    kafka.Kafka "${PROPS_FILE}" >"${OUT_FILE}" 2>&1 </dev/null &
+  LAUNCHED_PID=$!
+  printf '%s\n' "${LAUNCHED_PID}" >"${PID_FILE}"
+}
+
 cmd_start() {
   case "${1:-}" in
     --secure) SECURE=1 ;;
@@ -443,24 +496,10 @@ cmd_start() {
       || die "kafka-storage format failed for ${PROPS_FILE}"
   fi
 
-  # Fresh log per start, so readiness only looks at this run's lines.
-  [[ -f "${SERVER_LOG}" ]] && mv -f "${SERVER_LOG}" "${SERVER_LOG}.prev"
-  [[ -f "${OUT_FILE}" ]] && mv -f "${OUT_FILE}" "${OUT_FILE}.prev"
-
-  local t0 heap
+  local t0
   t0="$(date +%s%N)"
-  heap="$(heap_opts)"
-  # shellcheck disable=SC2086  # heap is two words on purpose
-  nohup "${JAVA}" ${heap} \
-    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
-    -XX:+ExplicitGCInvokesConcurrent \
-    -Djava.awt.headless=true \
-    -Dlog4j.configuration="file:${SERVER_LOG4J}" \
-    -Dkafka.logs.dir="${LOGS_DIR}" \
-    -cp "${LIBS_DIR}/*" \
-    kafka.Kafka "${PROPS_FILE}" >"${OUT_FILE}" 2>&1 </dev/null &
-  pid=$!
-  printf '%s\n' "${pid}" >"${PID_FILE}"
+  launch_broker
+  pid="${LAUNCHED_PID}"
 
   local deadline=$((SECONDS + KAFKA_READY_TIMEOUT))
   while :; do
@@ -565,12 +604,14 @@ main() {
   [[ $# -gt 0 ]] && shift
   case "${cmd}" in
     fetch) cmd_fetch ;;
-    start) cmd_start "$@" ;;
+    start) nodes_start "$@" ;;
     secure-env) cmd_secure_env "$@" ;;
-    stop) cmd_stop ;;
-    status) cmd_status ;;
-    reset) cmd_reset ;;
-    logs) cmd_logs "$@" ;;
+    stop) nodes_stop "$@" ;;
+    kill) nodes_kill "$@" ;;
+    status) nodes_status "$@" ;;
+    brokers) nodes_brokers "$@" ;;
+    reset) nodes_reset "$@" ;;
+    logs) nodes_logs "$@" ;;
     run-class) cmd_run_class "$@" ;;
     help | -h | --help) usage ;;
     *)
