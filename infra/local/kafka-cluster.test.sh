@@ -10,7 +10,7 @@
 # Its brokers use ports of their own (KAFKA_TEST_PORT, default 29092: the cluster on 29092-29094
 # and 29192-29194, the single broker on 29292/29293) and state under /tmp, deleted at the end;
 # whatever it started is killed on exit. Exit status 0 only if every check passed; the last line
-# is "N passed, N failed". Takes about a minute and a half on 2 cores.
+# is "N passed, N failed". Takes 100-120 s on 2 cores.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

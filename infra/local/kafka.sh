@@ -95,7 +95,8 @@ Commands:
   start --node I
                (Re)start node I of the cluster (no reformat) and wait until it is ready.
   stop [--node I]
-               Stop every node, or node I (SIGTERM, up to ${STOP_TIMEOUT}s, then SIGKILL).
+               Stop every node, or node I (SIGTERM, up to ${STOP_TIMEOUT}s, then SIGKILL; a
+               cluster that has lost its quorum: ${NO_QUORUM_STOP_TIMEOUT}s).
   kill [--node I]
                SIGKILL every node, or node I (a crash: no controlled shutdown); returns once
                the process is gone.
