@@ -1,18 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { ensureTopics } from '@tcc/kafka';
 import type { KafkaSecurityOptions } from '@tcc/kafka';
 import { Client } from 'pg';
 
-/** Send-to-receive round trips of one message at a time, on a topic of its own with one partition. */
+/** Send-to-receive round trips of one message at a time (acks=all), on a topic of its own with one partition. */
 export async function kafkaFloor(brokers: string[], security: KafkaSecurityOptions = {}): Promise<number[]> {
   const kafka = new Kafka({ clientId: 'tcc-bench', brokers, ...security, logLevel: logLevel.NOTHING });
   const topic = `bench.floor.${randomBytes(4).toString('hex')}`;
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: [{ topic, numPartitions: 1, replicationFactor: 1 }],
-  });
+  // the brokers' replication, as the services' topics have it; and on a cluster, a new topic is
+  // unknown to some brokers for a moment: ensureTopics waits until every one knows its leader
+  await ensureTopics(admin, [topic], { partitions: 1 });
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   const consumer = kafka.consumer({ groupId: `${topic}.reader`, maxWaitTimeInMs: 100 });
   const arrived = new Map<string, () => void>();

@@ -4,6 +4,7 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { KafkaSecurity } from '@tcc/config';
 import { createKafka, partitioner } from './kafka.client';
 import { describeKafkaSecurity } from './kafka-security';
+import { renewingProducer } from './renewing-producer';
 import { ensureTopics } from './topics';
 
 export interface KafkaModuleOptions {
@@ -26,7 +27,8 @@ export const KAFKA_MODULE_OPTIONS = Symbol('KAFKA_MODULE_OPTIONS');
 
 /**
  * One Kafka client per service with its admin and producer connected at startup, after the
- * topics exist. The producer is idempotent (acks=all) so broker retries never duplicate a write.
+ * topics exist. The producer is idempotent (acks=all) so broker retries never duplicate a write,
+ * and renews itself when the brokers stop accepting its sequence numbers (renewingProducer).
  * Consumers are started by the transport (connectKafkaConsumer) once the app is up.
  */
 @Injectable()
@@ -40,12 +42,20 @@ export class KafkaConnections implements OnModuleInit, OnApplicationShutdown {
     const { clientId, brokers, security } = options;
     this.kafka = createKafka({ clientId, brokers, security });
     this.admin = this.kafka.admin();
-    this.producer = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 5,
-      allowAutoTopicCreation: false,
-      createPartitioner: partitioner,
-    });
+    this.producer = renewingProducer(
+      () =>
+        this.kafka.producer({
+          idempotent: true,
+          maxInFlightRequests: 5,
+          allowAutoTopicCreation: false,
+          createPartitioner: partitioner,
+        }),
+      ({ reason }) =>
+        this.log.warn({
+          msg: "the brokers refused the producer's sequence numbers; a new producer (new id) takes over",
+          reason,
+        }),
+    );
   }
 
   private started: Promise<void> | undefined;

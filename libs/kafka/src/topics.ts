@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Admin } from 'kafkajs';
+import type { Admin, ITopicMetadata } from 'kafkajs';
 
 export interface TopicSettings {
   partitions: number;
@@ -47,11 +47,12 @@ export async function ensureTopics(
             : [{ name: 'min.insync.replicas', value: String(settings.minInsyncReplicas) }],
       })),
     });
-    await waitForLeaders(admin, missing);
   }
+  // every topic's metadata, once each has its leaders: the ones just created (by this process or
+  // another starting beside it) may be unknown to a broker for a moment
+  const metadata = await waitForLeaders(admin, topics);
   const present = topics.filter((t) => existingNames.has(t));
   const underPartitioned: EnsureTopicsResult['underPartitioned'] = [];
-  const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...topics] });
   for (const t of metadata) {
     if (present.includes(t.name) && t.partitions.length < settings.partitions) {
       underPartitioned.push({ topic: t.name, partitions: t.partitions.length });
@@ -74,12 +75,17 @@ const NOT_YET = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
  * right after CreateTopics as if the topic did not exist, for a moment (kafkajs' own wait gives up
  * at once then: a service starting beside another failed on it, seen on a secured broker).
  */
-async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+async function waitForLeaders(
+  admin: Admin,
+  topics: readonly string[],
+  timeoutMs = 30_000,
+): Promise<ITopicMetadata[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
-      if (metadata.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...topics] });
+      if (metadata.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)))
+        return metadata;
     } catch (error) {
       if (!NOT_YET.has((error as { type?: string }).type ?? '') || Date.now() > deadline) throw error;
     }
