@@ -6,8 +6,13 @@ export const orderConfigSchema = z.object({
   ...serviceConfigShape,
   ...consumerConfigShape,
   KAFKA_GROUP_ID: env.string('tcc-order'),
-  /** the try phase's deadline: past it, the order cancels every participant (reason TIMEOUT) */
-  ORDER_TRY_TIMEOUT_MS: env.int({ min: 100, max: 3_600_000, fallback: 10_000 }),
+  /**
+   * the try phase's deadline: past it, the order cancels every participant (reason TIMEOUT). It
+   * must outlast what a crash costs a command or a reply in flight: an instance's takeover
+   * (session timeout + rejoin, about 8 s) or a broker's (fencing, a new leader and coordinator,
+   * a request that hung on the dead broker: up to about 12 s), with room for the backlog (ADR 0011)
+   */
+  ORDER_TRY_TIMEOUT_MS: env.int({ min: 100, max: 3_600_000, fallback: 20_000 }),
   /** how long after the deadline participants must keep what they hold, for the confirm to arrive */
   ORDER_CONFIRM_WINDOW_MS: env.int({ min: 1_000, max: 7 * 24 * 3_600_000, fallback: 120_000 }),
   /**

@@ -18,7 +18,7 @@ export const serviceConfigShape = {
   KAFKA_BROKERS: env.brokers(),
   /**
    * the client id this instance gives Kafka (default tcc-<service>): one per instance tells them
-   * apart in the consumer group's members (./dev topics groups)
+   * apart in the consumer group's member list (kafka-consumer-groups --describe --members)
    */
   KAFKA_CLIENT_ID: z
     .string()
@@ -92,7 +92,7 @@ export const consumerConfigShape = {
 /**
  * The longest a crashed instance's partitions wait before a survivor handles them: its session
  * timeout, then the other members' rejoin (each at its next heartbeat), then a fetch. ADR 0011;
- * `./dev failover` measured 6.3-7.2 s with the defaults (6000 and 1000).
+ * `./dev failover` measured 7.3-7.8 s with the defaults (6000 and 1000).
  */
 export function crashTakeoverMs(c: {
   CONSUMER_SESSION_TIMEOUT_MS: number;

@@ -70,8 +70,12 @@ export function createKafka(options: KafkaClientOptions, overrides: Partial<Kafk
     logLevel: logLevel.WARN,
     logCreator: () => nestLogCreator(),
     connectionTimeout: 3_000,
-    requestTimeout: 30_000,
-    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5_000 },
+    // a request in flight when its broker died can hang until this (seen: 30 s of a consumer
+    // group stuck on its dead coordinator); a produce or fetch answers in well under a second
+    requestTimeout: 10_000,
+    // at most a second between tries: a partition whose leader died gets a new one within seconds
+    // (broker fencing), and a producer backing off 5 s between tries found it that much later
+    retry: { initialRetryTime: 200, retries: 12, maxRetryTime: 1_000 },
     ...kafkaSecurityOptions(options.security ?? { tls: false }),
     ...overrides,
   });

@@ -57,9 +57,7 @@ export function renewingProducer(
     <K extends 'send' | 'sendBatch'>(name: K) =>
     async (...args: Parameters<Producer[K]>): Promise<Awaited<ReturnType<Producer[K]>>> => {
       try {
-        return (await (current[name] as (...a: Parameters<Producer[K]>) => ReturnType<Producer[K]>)(
-          ...args,
-        )) as Awaited<ReturnType<Producer[K]>>;
+        return await (current[name] as (...a: Parameters<Producer[K]>) => ReturnType<Producer[K]>)(...args);
       } catch (error) {
         const reason = errorType(error);
         if (reason) await renew(reason).catch(() => undefined);

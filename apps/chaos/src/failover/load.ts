@@ -22,6 +22,9 @@ export function failoverCatalog(prng: Prng): FailoverCatalog {
   };
 }
 
+/** How soon a request without an answer goes again (to the next instance). */
+const RETRY_MS = 200;
+
 /** One order of the load: its first send, where it went, and what came of it. */
 export interface SentOrder {
   seq: number;
@@ -116,6 +119,7 @@ export class OpenLoad {
     const byProduct = new Map(lines.map((l) => [l.productId, l]));
     const body = JSON.stringify({ customerId: order.customerId, lines: [...byProduct.values()] });
     const token = await this.token(order.customerId);
+    let retryAfterMs = RETRY_MS;
     for (let instance = order.instance; ; instance = (instance + 1) % this.orderUrls.length) {
       order.attempts++;
       try {
@@ -143,14 +147,17 @@ export class OpenLoad {
           return;
         }
         this.stats.serverErrors++;
+        // 503 from admission control says when to come back (Retry-After, seconds)
+        retryAfterMs = Number(res.headers.get('retry-after') ?? 0) * 1_000 || RETRY_MS;
       } catch {
         this.stats.noAnswer++;
+        retryAfterMs = RETRY_MS;
       }
       if (order.attempts >= 200) {
         this.stats.unexpected.push(`order ${order.seq}: no answer after ${order.attempts} attempts`);
         return;
       }
-      await sleep(200);
+      await sleep(retryAfterMs);
     }
   }
 

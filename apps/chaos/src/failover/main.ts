@@ -25,8 +25,6 @@ import type { WatchedPartition } from './takeover';
 /** Brokers of the run's cluster, and instances of every service. */
 const BROKERS = 3;
 const INSTANCES = 2;
-/** The load's first seconds (new processes, empty tables) are left out of the baseline window. */
-const WARM_UP_MS = 5_000;
 /** How long a fault's partitions are watched before one that never moved counts as stuck. */
 const TAKEOVER_LIMIT_MS = 60_000;
 
@@ -91,14 +89,17 @@ async function failover(run: Run<FailoverSettings>): Promise<FailoverSummary> {
 
   const orderUrls = fleet.live('order').map((i) => `http://127.0.0.1:${i.port}`);
   const load = new OpenLoad(prng.fork('load'), s.rate, orderUrls, catalog);
-  const loadStart = Date.now();
   load.start();
-  run.log(`load: ${s.rate} orders/s over ${orderUrls.length} order instances`);
+  run.log(
+    `load: ${s.rate} orders/s over ${orderUrls.length} order instances; ${s.warmupMs / 1_000} s of warm-up`,
+  );
+  await sleep(s.warmupMs);
+  const baselineFrom = Date.now();
   await sleep(s.settleMs);
 
   const faults: FaultResult[] = [];
   const victims = prng.fork('victims');
-  for (const kind of ['order', 'stock', 'payment', 'broker'] as const) {
+  for (const kind of s.faults) {
     const fault = await (kind === 'broker'
       ? killLeadingBroker(run, infra, kafka)
       : killInstance(run, fleet, kafka, kind, victims.int(0, INSTANCES - 1)));
@@ -132,7 +133,7 @@ async function failover(run: Run<FailoverSettings>): Promise<FailoverSummary> {
     rate: s.rate,
     topology: `${BROKERS} Kafka brokers (${await replication(kafka)}), ${INSTANCES} instances of each service`,
     load: { ...load.stats },
-    baseline: windowStats(outcomes, loadStart + WARM_UP_MS, firstKill - BEFORE_KILL_MS),
+    baseline: windowStats(outcomes, baselineFrom, firstKill - BEFORE_KILL_MS),
     faults: faults.map((f) => ({
       ...f,
       window: windowStats(outcomes, f.killedAt - BEFORE_KILL_MS, f.recoveredAt),

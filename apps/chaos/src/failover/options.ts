@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { newSeed } from '../prng';
+import type { FaultKind } from './report';
 
 export const USAGE = `Usage: ./dev failover [options]
 
@@ -15,9 +16,12 @@ checker. Everything it started is stopped at the end, also on failure and Ctrl-C
 
   --seed N            repeat a run: every random choice comes from this seed (default: new, printed)
   --short             the CI version: a lower rate and shorter phases, every fault once
-  --rate N            orders per second, spread over the order instances (default 100; --short 40)
+  --rate N            orders per second, spread over the order instances (default 100; --short 30)
+  --warmup SEC        load before anything is measured: new JVMs and processes, empty tables
+                      (default 60; --short 45)
   --settle SEC        load before the first fault and after each recovery (default 20; --short 10)
   --down SEC          how long a killed process stays down (default 15; --short 10)
+  --faults LIST       which faults, in this order (default order,stock,payment,broker)
   --out DIR           logs and summary.json (default failover-results/<time>-seed-<seed>)
   --json              print the summary as JSON
   -h, --help
@@ -29,8 +33,10 @@ const options = {
   seed: { type: 'string' },
   short: { type: 'boolean', default: false },
   rate: { type: 'string' },
+  warmup: { type: 'string' },
   settle: { type: 'string' },
   down: { type: 'string' },
+  faults: { type: 'string' },
   out: { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
@@ -44,8 +50,10 @@ export interface FailoverSettings {
   short: boolean;
   /** orders per second over all order instances */
   rate: number;
+  warmupMs: number;
   settleMs: number;
   downMs: number;
+  faults: FaultKind[];
   out: string;
   json: boolean;
   argv: string[];
@@ -65,15 +73,28 @@ export function parseFailoverSettings(argv: string[]): FailoverSettings | 'help'
   return {
     seed,
     short,
-    rate: whole('rate', v.rate, short ? 40 : 100),
+    rate: whole('rate', v.rate, short ? 30 : 100),
+    warmupMs: whole('warmup', v.warmup, short ? 45 : 60, 0) * 1_000,
     settleMs: whole('settle', v.settle, short ? 10 : 20, 5) * 1_000,
     downMs: whole('down', v.down, short ? 10 : 15, 1) * 1_000,
+    faults: faultList(v.faults),
     out: resolve(
       v.out ?? join('failover-results', `${new Date().toISOString().replace(/[:.]/g, '-')}-seed-${seed}`),
     ),
     json: v.json,
     argv,
   };
+}
+
+const FAULTS: readonly FaultKind[] = ['order', 'stock', 'payment', 'broker'];
+
+function faultList(value: string | undefined): FaultKind[] {
+  if (value === undefined) return [...FAULTS];
+  const list = value.split(',').map((f) => f.trim());
+  const bad = list.filter((f) => !(FAULTS as readonly string[]).includes(f));
+  if (bad.length > 0 || list.length === 0)
+    throw new UsageError(`--faults takes a comma-separated list of ${FAULTS.join(', ')} (got "${value}")`);
+  return list as FaultKind[];
 }
 
 function whole(name: string, value: string | undefined, fallback: number, min = 1): number {
@@ -89,7 +110,8 @@ export function repeatFailover(s: FailoverSettings): string {
   if (s.short) parts.push('--short');
   for (let i = 0; i < s.argv.length; i++) {
     const a = s.argv[i] ?? '';
-    if (['--rate', '--settle', '--down'].includes(a)) parts.push(`${a} ${s.argv[i + 1] ?? ''}`);
+    if (['--rate', '--warmup', '--settle', '--down', '--faults'].includes(a))
+      parts.push(`${a} ${s.argv[i + 1] ?? ''}`);
   }
   return parts.join(' ');
 }

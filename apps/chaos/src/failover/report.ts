@@ -88,7 +88,7 @@ export interface FailoverSummary {
   rate: number;
   topology: string;
   load: { sent: number; accepted: number; noAnswer: number; serverErrors: number; unexpected: string[] };
-  /** from the load's first seconds until 1 s before the first kill */
+  /** after the warm-up, until 1 s before the first kill */
   baseline: WindowStats;
   faults: (FaultResult & { window: WindowStats; takeover: ReturnType<typeof takeoverOf> })[];
   /** every order of the run */
