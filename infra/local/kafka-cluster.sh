@@ -228,8 +228,8 @@ broker.session.timeout.ms=4000
 # The controller quorum itself (Kafka's defaults, stated because failover depends on them): a voter
 # that heard nothing from the quorum leader for 2 s starts an election, which times out after 1 s
 # and backs off at most 1 s. A killed active controller is replaced within about 2-4 s; the new one
-# gives every broker a fresh session, so a node that was both partition leader and active
-# controller loses its leaderships one session (4 s) after that.
+# gives every broker a fresh heartbeat deadline, so a node that was both partition leader and
+# active controller loses its leaderships 4 s (broker.session.timeout.ms) after that.
 controller.quorum.fetch.timeout.ms=2000
 controller.quorum.election.timeout.ms=1000
 controller.quorum.election.backoff.max.ms=1000

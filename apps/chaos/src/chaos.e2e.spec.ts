@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runNode, workspaceRoot } from '@tcc/testing';
+import { infraEnv } from './infra';
 import { HTTP_BAD_INPUTS, KAFKA_BAD_INPUTS, SERVICES } from './plan';
 import type { ChaosSummary } from './summary';
 
@@ -21,12 +22,7 @@ describe('the short chaos run', () => {
     const run = await runNode(
       join(workspaceRoot, 'apps', 'chaos', 'dist', 'main.js'),
       ['--short', '--secure', '--seed', seed, '--out', out, '--json'],
-      Object.fromEntries(
-        ['HOME', 'TCC_CACHE_DIR', 'JAVA_HOME', 'PG_BIN', 'TMPDIR'].flatMap((k) => {
-          const v = process.env[k];
-          return v === undefined ? [] : [[k, v]];
-        }),
-      ),
+      infraEnv(),
     );
     exitCode = run.code;
     const file = join(out, 'summary.json');

@@ -19,6 +19,19 @@ async function sh(file: string, args: string[], env: NodeJS.ProcessEnv = process
   }
 }
 
+/**
+ * What a run that starts its own Kafka and PostgreSQL needs of the caller's environment (the cache
+ * of Kafka's jars, Java, PostgreSQL's binaries, where temporary files go), and nothing else.
+ */
+export function infraEnv(): Record<string, string> {
+  return Object.fromEntries(
+    ['HOME', 'TCC_CACHE_DIR', 'JAVA_HOME', 'PG_BIN', 'TMPDIR'].flatMap((k) => {
+      const v = process.env[k];
+      return v === undefined ? [] : [[k, v]];
+    }),
+  );
+}
+
 const KAFKA_USERS = ['admin', 'order', 'stock', 'payment'] as const;
 export type KafkaUser = (typeof KAFKA_USERS)[number];
 

@@ -1,5 +1,4 @@
-import { writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { Topics } from '@tcc/contracts';
 import { HttpBadInputs, KafkaBadInputs } from './bad-inputs';
 import { CancelBeforeTry } from './cancel-before-try';
@@ -11,7 +10,7 @@ import { parseSettings, repeatCommand, USAGE } from './options';
 import { describeEvent, planFaults } from './plan';
 import { Prng } from './prng';
 import { reachQuiet } from './quiet';
-import { cleanUp, openRun, SetupError } from './run';
+import { openRun, runToEnd } from './run';
 import type { Run } from './run';
 import { seedCatalog, startInfrastructure, startServices } from './setup';
 import { formatSummary } from './summary';
@@ -30,41 +29,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  return execute(openRun(settings));
-}
-
-/** Runs it, prints the summary, and stops everything it started: also on failure and on a signal. */
-async function execute(run: Run): Promise<number> {
-  let interrupted = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) return;
-    interrupted = true;
-    run.log(`${signal}: stopping everything the run started`);
-    void cleanUp(run).finally(() => process.exit(130));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    const summary = await chaos(run);
-    writeFileSync(join(run.s.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-    await cleanUp(run);
-    process.stdout.write(run.s.json ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
-    return summary.ok ? 0 : 1;
-  } catch (error) {
-    const setup = error instanceof SetupError;
-    run.log(
-      `${setup ? 'could not set the run up' : 'the run failed'}: ${(error as Error).stack ?? String(error)}`,
-    );
-    await cleanUp(run);
-    process.stderr.write(
-      `\nCHAOS RUN ${setup ? 'COULD NOT START' : 'FAILED'} (seed ${run.s.seed}): ${(error as Error).message}\n` +
-        `logs in ${run.s.out}\nrepeat it with: ${repeatCommand(run.s)}\n`,
-    );
-    return setup ? 3 : 1;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  return runToEnd(openRun(settings), chaos, {
+    title: 'CHAOS RUN',
+    format: formatSummary,
+    repeat: repeatCommand,
+  });
 }
 
 /** The phases: plan, set up, load and faults, quiet, verdict. */

@@ -91,7 +91,8 @@ export function parseSettings(argv: string[]): RunSettings | 'help' {
   };
 }
 
-function whole(name: string, value: string | undefined, fallback: number, min = 1): number {
+/** A whole-number option's value (at least `min`), or `fallback` when not given. */
+export function whole(name: string, value: string | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value) || Number(value) < min)
     throw new UsageError(`--${name} takes a whole number >= ${min} (got "${value}")`);

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runNode, workspaceRoot } from '@tcc/testing';
+import { infraEnv } from '../infra';
 import type { FailoverSummary } from './report';
 
 /**
@@ -23,12 +24,7 @@ describe('the short failover run', () => {
     const run = await runNode(
       join(workspaceRoot, 'apps', 'chaos', 'dist', 'failover', 'main.js'),
       ['--short', '--faults', FAULTS.join(','), '--seed', seed, '--out', out, '--json'],
-      Object.fromEntries(
-        ['HOME', 'TCC_CACHE_DIR', 'JAVA_HOME', 'PG_BIN', 'TMPDIR'].flatMap((k) => {
-          const v = process.env[k];
-          return v === undefined ? [] : [[k, v]];
-        }),
-      ),
+      infraEnv(),
     );
     exitCode = run.code;
     const file = join(out, 'summary.json');

@@ -9,7 +9,7 @@ import { SERVICES } from '../plan';
 import type { ServiceName } from '../plan';
 import { Prng } from '../prng';
 import { query, waitQuiet } from '../quiet';
-import { cleanUp, openRun, SetupError } from '../run';
+import { openRun, runToEnd, SetupError } from '../run';
 import type { Run } from '../run';
 import { createProductsAndWallets, instanceEnv, SHUTDOWN_LIMIT_MS, startInfrastructure } from '../setup';
 import type { Infrastructure } from '../setup';
@@ -40,37 +40,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const run = openRun(settings, 'failover.log');
-  let interrupted = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) return;
-    interrupted = true;
-    run.log(`${signal}: stopping everything the run started`);
-    void cleanUp(run).finally(() => process.exit(130));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    const summary = await failover(run);
-    writeFileSync(join(settings.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-    await cleanUp(run);
-    process.stdout.write(settings.json ? `${JSON.stringify(summary, null, 2)}\n` : formatFailover(summary));
-    return summary.ok ? 0 : 1;
-  } catch (error) {
-    const setup = error instanceof SetupError;
-    run.log(
-      `${setup ? 'could not set the run up' : 'the run failed'}: ${(error as Error).stack ?? String(error)}`,
-    );
-    await cleanUp(run);
-    process.stderr.write(
-      `\nFAILOVER RUN ${setup ? 'COULD NOT START' : 'FAILED'} (seed ${settings.seed}): ${(error as Error).message}\n` +
-        `logs in ${settings.out}\nrepeat it with: ${repeatFailover(settings)}\n`,
-    );
-    return setup ? 3 : 1;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  return runToEnd(openRun(settings, 'failover.log'), failover, {
+    title: 'FAILOVER RUN',
+    format: formatFailover,
+    repeat: repeatFailover,
+  });
 }
 
 /** Set up, load, the four faults one after another, quiet, invariants, summary. */

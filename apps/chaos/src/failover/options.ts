@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { UsageError, whole } from '../options';
 import { newSeed } from '../prng';
 import type { FaultKind } from './report';
 
@@ -41,9 +42,6 @@ const options = {
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
-
-/** Bad arguments: the message is printed with the usage, and the run exits 2. */
-export class UsageError extends Error {}
 
 export interface FailoverSettings {
   seed: number;
@@ -95,13 +93,6 @@ function faultList(value: string | undefined): FaultKind[] {
   if (bad.length > 0 || list.length === 0)
     throw new UsageError(`--faults takes a comma-separated list of ${FAULTS.join(', ')} (got "${value}")`);
   return list as FaultKind[];
-}
-
-function whole(name: string, value: string | undefined, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < min)
-    throw new UsageError(`--${name} takes a whole number >= ${min} (got "${value}")`);
-  return Number(value);
 }
 
 /** The command that repeats this run: its seed and the flags that shape it. */
