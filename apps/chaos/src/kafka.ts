@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import type { Admin, Consumer, EachMessagePayload, IHeaders, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachMessagePayload, IHeaders, Producer, RetryOptions } from 'kafkajs';
 import { Headers } from '@tcc/contracts';
 import type { KafkaSecurityOptions } from '@tcc/kafka';
 
@@ -49,16 +49,21 @@ export class ChaosKafka {
 
   /**
    * `brokers`: host:port, comma-separated for a cluster; `security`: the credentials for the
-   * run's own broker (the admin's, when it is secured)
+   * run's own broker (the admin's, when it is secured); `retry`: how each request is tried again
+   * while a broker is away
    */
-  constructor(brokers: string, security: KafkaSecurityOptions = {}) {
+  constructor(
+    brokers: string,
+    security: KafkaSecurityOptions = {},
+    retry: RetryOptions = { retries: 8, maxRetryTime: 5_000 },
+  ) {
     this.kafka = new Kafka({
       clientId: 'tcc-chaos',
       brokers: brokers.split(','),
       ...security,
       logLevel: logLevel.NOTHING,
       connectionTimeout: 3_000,
-      retry: { retries: 8, maxRetryTime: 5_000 },
+      retry,
     });
     this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     this.admin = this.kafka.admin();

@@ -3,11 +3,16 @@ import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { ICustomPartitioner, KafkaConfig, LogEntry } from 'kafkajs';
 import type { KafkaSecurity } from '@tcc/config';
 import { kafkaSecurityOptions } from './kafka-security';
-import { fixKafkajsIdleTimerLoop, fixKafkajsVarintAllocations } from './kafkajs-patches';
+import {
+  fixKafkajsIdleTimerLoop,
+  fixKafkajsVarintAllocations,
+  rediscoverCoordinatorOnHeartbeatFailure,
+} from './kafkajs-patches';
 
 // every process that talks to Kafka through this library (see kafkajs-patches.ts)
 fixKafkajsIdleTimerLoop();
 fixKafkajsVarintAllocations();
+rediscoverCoordinatorOnHeartbeatFailure();
 
 export interface KafkaClientOptions {
   clientId: string;

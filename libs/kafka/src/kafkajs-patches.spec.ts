@@ -2,10 +2,12 @@ import { createRequire } from 'node:module';
 import {
   fixKafkajsIdleTimerLoop,
   fixKafkajsVarintAllocations,
+  kafkajsConsumerGroup,
   kafkajsEncoder,
   kafkajsRequestQueue,
+  rediscoverCoordinatorOnHeartbeatFailure,
 } from './kafkajs-patches';
-import type { EncoderClass } from './kafkajs-patches';
+import type { ConsumerGroupClass, EncoderClass } from './kafkajs-patches';
 
 type Queue = ReturnType<typeof newQueue>;
 type QueueClass = ReturnType<typeof kafkajsRequestQueue>;
@@ -216,3 +218,105 @@ describe('fixKafkajsVarintAllocations', () => {
     expect(Buffer.compare(a.buffer, b.buffer)).toBe(0);
   });
 });
+
+describe('rediscoverCoordinatorOnHeartbeatFailure', () => {
+  interface Kafkajs {
+    ConsumerGroup: ConsumerGroupClass & (new (options: object) => Group);
+    errors: {
+      isRebalancing(e: unknown): boolean;
+      KafkaJSConnectionError: new (message: string, options?: object) => Error;
+      KafkaJSProtocolError: new (e: object) => Error;
+    };
+    createErrorFromCode(code: number): Error;
+  }
+  interface Group {
+    memberId: string | null;
+    coordinator: { heartbeat(): Promise<void> };
+    heartbeat(args: { interval: number }): Promise<void>;
+  }
+
+  /** A copy of kafkajs' consumer group and errors that no test has patched. */
+  function kafkajsCopy(): Kafkajs {
+    let copy: Kafkajs | undefined;
+    jest.isolateModules(() => {
+      copy = {
+        ConsumerGroup: jest.requireActual('kafkajs/src/consumer/consumerGroup'),
+        errors: jest.requireActual('kafkajs/src/errors'),
+        createErrorFromCode: jest.requireActual<Kafkajs>('kafkajs/src/protocol/error').createErrorFromCode,
+      };
+    });
+    if (!copy) throw new Error('no kafkajs copy');
+    return copy;
+  }
+
+  /** A member of a group whose coordinator answers each heartbeat with `answer`. */
+  function member(k: Kafkajs, answer: () => Promise<void>): { group: Group; warnings: string[] } {
+    const warnings: string[] = [];
+    const log = { ...logger, warn: (message: string) => warnings.push(message) };
+    const group = new k.ConsumerGroup({
+      retry: {},
+      cluster: {},
+      groupId: 'tcc-order',
+      topics: [],
+      logger: { namespace: () => log },
+      instrumentationEmitter: { emit: () => undefined },
+    });
+    group.memberId = 'member-1';
+    group.coordinator = { heartbeat: answer };
+    return { group, warnings };
+  }
+
+  const unreachable = (k: Kafkajs) => () =>
+    Promise.reject(
+      new k.errors.KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:9092', {
+        code: 'ECONNREFUSED',
+      }),
+    );
+
+  it('is needed: unpatched, an unreachable coordinator is an error the runner only retries, on the same coordinator', async () => {
+    const k = kafkajsCopy();
+    const error = await member(k, unreachable(k))
+      .group.heartbeat({ interval: 0 })
+      .catch((e: unknown) => e);
+    expect((error as Error).name).toBe('KafkaJSConnectionError');
+    expect(k.errors.isRebalancing(error)).toBe(false);
+  });
+
+  it('answers an unreachable coordinator as one that is no longer the coordinator, so the runner finds it again and rejoins', async () => {
+    const k = kafkajsCopy();
+    rediscoverCoordinatorOnHeartbeatFailure(k.ConsumerGroup, k.createErrorFromCode);
+    const { group, warnings } = member(k, unreachable(k));
+    const error = (await group.heartbeat({ interval: 0 }).catch((e: unknown) => e)) as Error & {
+      type: string;
+    };
+    expect(error.type).toBe('NOT_COORDINATOR_FOR_GROUP');
+    expect(k.errors.isRebalancing(error)).toBe(true);
+    expect((error.cause as Error).message).toContain('ECONNREFUSED');
+    expect(warnings).toEqual(['group coordinator unreachable; finding it again and rejoining']);
+  });
+
+  it('leaves every other answer of the coordinator as it was', async () => {
+    const k = kafkajsCopy();
+    rediscoverCoordinatorOnHeartbeatFailure(k.ConsumerGroup, k.createErrorFromCode);
+    const unknownMember = k.createErrorFromCode(25);
+    const refused = await member(k, () => Promise.reject(unknownMember))
+      .group.heartbeat({ interval: 0 })
+      .catch((e: unknown) => e);
+    expect(refused).toBe(unknownMember);
+    let beats = 0;
+    const { group, warnings } = member(k, async () => void beats++);
+    await group.heartbeat({ interval: 0 });
+    expect(beats).toBe(1);
+    expect(warnings).toEqual([]);
+  });
+
+  it('is applied to the kafkajs the services load', () => {
+    expect(kafkajsConsumerGroupHeartbeat().name).toBe('heartbeatOrRediscover');
+  });
+});
+
+function kafkajsConsumerGroupHeartbeat(): (...args: unknown[]) => unknown {
+  // loading the client applies the patches, as every service does
+  jest.requireActual('./kafka.client');
+  return kafkajsConsumerGroup().prototype.heartbeat as (...args: unknown[]) => unknown;
+}

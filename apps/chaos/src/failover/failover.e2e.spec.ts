@@ -6,13 +6,12 @@ import type { FailoverSummary } from './report';
 
 /**
  * The short failover run as CI runs it: a three-broker Kafka cluster and two instances of every
- * service of its own, under load, an order, a stock and a payment instance SIGKILLed one after
- * another. The fourth fault, the leading broker, is left out here: it still cancels orders at
- * times (README, Running in production), and `./dev failover --short` runs it. A new seed each
- * time (FAILOVER_SEED repeats one); the seed is in every failure message, and
- * `./dev failover --short --faults order,stock,payment --seed N` repeats it.
+ * service of its own, under load, an order, a stock and a payment instance and then the broker
+ * coordinating the most consumer groups SIGKILLed one after another. A new seed each time
+ * (FAILOVER_SEED repeats one); the seed is in every failure message, and
+ * `./dev failover --short --seed N` repeats it.
  */
-const FAULTS = ['order', 'stock', 'payment'];
+const FAULTS = ['order', 'stock', 'payment', 'broker'];
 describe('the short failover run', () => {
   const seed = process.env['FAILOVER_SEED'] ?? String(Math.floor(Math.random() * 2_147_483_647) + 1);
   const out = join(workspaceRoot, 'tmp', 'failover-e2e', `seed-${seed}`);
@@ -48,7 +47,7 @@ describe('the short failover run', () => {
     });
   });
 
-  it("killed an order, a stock and a payment instance, and each one's partitions were taken over", () => {
+  it("killed an order, a stock and a payment instance and a broker, and each one's partitions were taken over", () => {
     expect(summary.faults.map((f) => f.kind)).toEqual(FAULTS);
     for (const f of summary.faults) {
       expect({ seed, fault: f.victim, error: f.error, stuck: f.takeover.stuck }).toEqual({

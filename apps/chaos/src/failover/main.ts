@@ -19,7 +19,7 @@ import { parseFailoverSettings, repeatFailover, USAGE } from './options';
 import type { FailoverSettings } from './options';
 import { BEFORE_KILL_MS, formatFailover, judge, takeoverOf, windowStats } from './report';
 import type { FailoverSummary, FaultKind, FaultResult, OrderOutcome } from './report';
-import { leaders, partitionsOfMember, TakeoverWatch } from './takeover';
+import { coordinators, leaders, partitionsOfMember, TakeoverWatch } from './takeover';
 import type { WatchedPartition } from './takeover';
 
 /** Brokers of the run's cluster, and instances of every service. */
@@ -54,7 +54,9 @@ async function failover(run: Run<FailoverSettings>): Promise<FailoverSummary> {
   run.log(`failover run, seed ${s.seed} (repeat: ${repeatFailover(s)})`);
   const infra = await startInfrastructure(run, BROKERS);
   const fleet = await startFleet(run, infra);
-  const kafka = new ChaosKafka(infra.kafka.brokers);
+  // it measures: a request to a dead broker is tried again every 250 ms at most, so a takeover is
+  // seen when it happens rather than at the next step of a longer backoff
+  const kafka = new ChaosKafka(infra.kafka.brokers, {}, { retries: 40, maxRetryTime: 250 });
   await kafka.connect();
   run.cleanups.push(() => kafka.disconnect());
   const catalog = failoverCatalog(prng.fork('catalog'));
@@ -192,18 +194,34 @@ async function killInstance(
   };
 }
 
-/** SIGKILLs the broker leading the most partitions of the consumed topics, restarts it after the down time. */
+/**
+ * SIGKILLs the broker whose loss stops the most: the one coordinating the most of the saga's
+ * consumer groups (each of their members must find a new coordinator), then the one leading the
+ * most partitions of the consumed topics; restarts it after the down time. The takeover is
+ * watched on the partitions it led and on every partition of the groups it coordinated.
+ */
 async function killLeadingBroker(
   run: Run<FailoverSettings>,
   infra: Infrastructure,
   kafka: ChaosKafka,
 ): Promise<FaultResult> {
   const byBroker = await leaders(kafka);
-  const total = [...byBroker.values()].reduce((a, p) => a + p.length, 0);
-  const [node, led] = [...byBroker.entries()].sort((a, b) => b[1].length - a[1].length)[0] ?? [];
+  const byGroup = await coordinators(kafka);
+  const all = [...byBroker.values()].flat();
+  const groupsOf = (node: number) => [...byGroup].filter(([, n]) => n === node).map(([g]) => g);
+  const [node] = [...byBroker.keys()].sort(
+    (a, b) =>
+      groupsOf(b).length - groupsOf(a).length ||
+      (byBroker.get(b)?.length ?? 0) - (byBroker.get(a)?.length ?? 0),
+  );
+  const led = node === undefined ? undefined : byBroker.get(node);
   if (node === undefined || !led) return failed('broker', 'no partition leader found');
-  const victim = `broker ${node} (SIGKILL; led ${led.length} of ${total} partitions)`;
-  const watch = new TakeoverWatch(kafka, led);
+  const groups = groupsOf(node);
+  const watched = [...led, ...all.filter((p) => groups.includes(p.group) && !led.includes(p))];
+  const victim =
+    `broker ${node} (SIGKILL; led ${led.length} of ${all.length} partitions` +
+    `${groups.length ? `, coordinated ${groups.join(', ')}` : ''})`;
+  const watch = new TakeoverWatch(kafka, watched);
   await watch.begin();
   const killedAt = Date.now();
   try {

@@ -9,15 +9,16 @@ export const USAGE = `Usage: ./dev failover [options]
 Starts its own three-node Kafka cluster (replication factor 3, min.insync.replicas 2) and
 PostgreSQL cluster, two instances of each service, and places orders at a fixed rate spread over
 both order instances. Then, one at a time with recovery in between, it SIGKILLs an order
-instance, a stock instance, a payment instance and the broker leading the most partitions,
-restarting each afterwards. For every fault it reports the takeover time (from the kill to the
-first message handled on each partition the victim owned or led), the orders cancelled by
-TIMEOUT and p99 latency of the orders sent in the fault's window; then it runs the invariant
-checker. Everything it started is stopped at the end, also on failure and Ctrl-C.
+instance, a stock instance, a payment instance and the broker whose loss stops the most (the
+one coordinating the most consumer groups, then leading the most partitions), restarting each
+afterwards. For every fault it reports the takeover time (from the kill to the first message
+handled on each partition the victim owned, led or whose group it coordinated), the orders
+cancelled by TIMEOUT and p99 latency of the orders sent in the fault's window; then it runs the
+invariant checker. Everything it started is stopped at the end, also on failure and Ctrl-C.
 
   --seed N            repeat a run: every random choice comes from this seed (default: new, printed)
   --short             the CI version: a lower rate and shorter phases, every fault once
-  --rate N            orders per second, spread over the order instances (default 100; --short 30)
+  --rate N            orders per second, spread over the order instances (default 100; --short 15)
   --warmup SEC        load before anything is measured: new JVMs and processes, empty tables
                       (default 60; --short 45)
   --settle SEC        load before the first fault and after each recovery (default 20; --short 10)
@@ -71,7 +72,7 @@ export function parseFailoverSettings(argv: string[]): FailoverSettings | 'help'
   return {
     seed,
     short,
-    rate: whole('rate', v.rate, short ? 30 : 100),
+    rate: whole('rate', v.rate, short ? 15 : 100),
     warmupMs: whole('warmup', v.warmup, short ? 45 : 60, 0) * 1_000,
     settleMs: whole('settle', v.settle, short ? 10 : 20, 5) * 1_000,
     downMs: whole('down', v.down, short ? 10 : 15, 1) * 1_000,

@@ -16,7 +16,7 @@ export type FaultKind = 'order' | 'stock' | 'payment' | 'broker';
 /** One fault as it was carried out. */
 export interface FaultResult {
   kind: FaultKind;
-  /** e.g. "order#2 (SIGKILL)", "broker 2 (SIGKILL; led 7 of 18 partitions)" */
+  /** e.g. "order#2 (SIGKILL)", "broker 2 (SIGKILL; led 7 of 18 partitions, coordinated tcc-order)" */
   victim: string;
   killedAt: number;
   /** when the victim was back (healthy, or the broker ready) */
@@ -150,7 +150,8 @@ export function formatFailover(s: FailoverSummary): string {
       `attempts without an answer ${s.load.noAnswer}, answered 5xx ${s.load.serverErrors}`,
     '',
     'Takeover: from the kill until a message written after it was handled, on every partition the victim owned',
-    '(an instance) or led (a broker): slowest (median) of them. Window: orders sent from 1 s before the kill',
+    '(an instance) or led or coordinated the group of (a broker): slowest (median) of them. Window: orders sent',
+    'from 1 s before the kill',
     'until the victim was back; latency from POST /orders to the final state, ms.',
     '',
     '| fault | takeover | orders | TIMEOUT | other | p50 | p99 | max |',

@@ -58,6 +58,36 @@ export async function leaders(kafka: ChaosKafka): Promise<Map<number, WatchedPar
   });
 }
 
+/** Kafka's own topic of group offsets and memberships; a group's coordinator leads one of its partitions. */
+const GROUP_OFFSETS_TOPIC = '__consumer_offsets';
+
+/** Java's String.hashCode, which Kafka uses to place a group on a partition of its offsets topic. */
+export function javaStringHash(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (Math.imul(31, h) + s.charCodeAt(i)) | 0;
+  return h;
+}
+
+/** The partition of the offsets topic that holds the group, as Kafka computes it (Utils.abs(hash) % count). */
+export function groupOffsetsPartition(group: string, partitions: number): number {
+  const h = javaStringHash(group);
+  return (h === -0x80000000 ? 0 : Math.abs(h)) % partitions;
+}
+
+/** Which broker coordinates each consumer group of the saga: the leader of the group's offsets partition. */
+export async function coordinators(kafka: ChaosKafka): Promise<Map<string, number>> {
+  return kafka.withAdmin(async (admin) => {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [GROUP_OFFSETS_TOPIC] });
+    const partitions = topics[0]?.partitions ?? [];
+    const byGroup = new Map<string, number>();
+    for (const group of new Set(Object.values(CONSUMED_TOPICS))) {
+      const p = partitions.find((q) => q.partitionId === groupOffsetsPartition(group, partitions.length));
+      if (p) byGroup.set(group, p.leader);
+    }
+    return byGroup;
+  });
+}
+
 async function committed(
   admin: Admin,
   partitions: readonly WatchedPartition[],
