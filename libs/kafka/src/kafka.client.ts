@@ -3,6 +3,7 @@ import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { ICustomPartitioner, KafkaConfig, LogEntry } from 'kafkajs';
 import type { KafkaSecurity } from '@tcc/config';
 import { kafkaSecurityOptions } from './kafka-security';
+import { notePartition } from './written-partitions';
 import {
   fixKafkajsIdleTimerLoop,
   fixKafkajsVarintAllocations,
@@ -47,12 +48,13 @@ function nestLogCreator() {
  * The keys repeat (a product, a customer, an order's few messages), and kafkajs hashes each one
  * again with 64-bit Long arithmetic that allocates on every step: 3% of the stock service's
  * allocations. A string key's partition is kept (per topic and partition count) and reused;
- * anything else goes to the default partitioner.
+ * anything else goes to the default partitioner. Each placement is noted for the send it belongs
+ * to, which checks that every partition it gave messages to was written (sendAllOrFail).
  */
 export const partitioner: ICustomPartitioner = () => {
   const murmur = Partitioners.DefaultPartitioner();
   const known = new Map<string, number>();
-  return (args) => {
+  const place = (args: Parameters<ReturnType<ICustomPartitioner>>[0]): number => {
     const { topic, partitionMetadata, message } = args;
     if (message.partition != null || typeof message.key !== 'string') return murmur(args);
     const cacheKey = `${topic}\u0000${partitionMetadata.length}\u0000${message.key}`;
@@ -62,6 +64,11 @@ export const partitioner: ICustomPartitioner = () => {
       if (known.size >= KNOWN_PARTITIONS) known.clear();
       known.set(cacheKey, partition);
     }
+    return partition;
+  };
+  return (args) => {
+    const partition = place(args);
+    notePartition(args.topic, partition); // for sendAllOrFail
     return partition;
   };
 };

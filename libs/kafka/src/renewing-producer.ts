@@ -1,4 +1,5 @@
-import type { Producer } from 'kafkajs';
+import type { Producer, RecordMetadata } from 'kafkajs';
+import { sendAllOrFail } from './written-partitions';
 
 /**
  * Broker errors after which an idempotent producer's id and sequence numbers no longer match what
@@ -32,7 +33,8 @@ export interface ProducerRenewal {
  * and meanwhile a new kafkajs producer, with a new producer id and fresh sequences, is connected
  * and takes its place. A write the old producer had made, unacknowledged, may then be written once
  * more under the new id: the consumers handle a message twice as once (message ids and fences).
- * Everything else is the kafkajs Producer's own.
+ * A send also fails when kafkajs reports it done without a write to every partition it gave
+ * messages to (sendAllOrFail). Everything else is the kafkajs Producer's own.
  */
 export function renewingProducer(
   make: () => Producer,
@@ -55,9 +57,12 @@ export function renewingProducer(
   };
   const writing =
     <K extends 'send' | 'sendBatch'>(name: K) =>
-    async (...args: Parameters<Producer[K]>): Promise<Awaited<ReturnType<Producer[K]>>> => {
+    async (...args: Parameters<Producer[K]>): Promise<RecordMetadata[]> => {
       try {
-        return await (current[name] as (...a: Parameters<Producer[K]>) => ReturnType<Producer[K]>)(...args);
+        const write = current[name] as (...a: Parameters<Producer[K]>) => Promise<RecordMetadata[]>;
+        // without acknowledgements (acks 0) there is nothing to check them against
+        if ((args[0] as { acks?: number }).acks === 0) return await write(...args);
+        return await sendAllOrFail(() => write(...args));
       } catch (error) {
         const reason = errorType(error);
         if (reason) await renew(reason).catch(() => undefined);
