@@ -133,8 +133,12 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
       // what one fetch may bring per partition (kafkajs' default is 1 MiB): saga messages are
       // about 1 KiB, so this is a few hundred per partition, and a backlog does not fill the heap
       maxBytesPerPartition: MAX_FETCH_BYTES_PER_PARTITION,
+      // tries at most a second apart (the client's retry): 30 of them outlast a group coordinator's
+      // move when the broker killed was also the active controller (about 10 s without a
+      // coordinator, seen in ./dev failover); after 10 the member crashed and came back as a new
+      // one, whose join then waited for the old member's session to expire.
       // kafkajs restarts a crashed consumer even after disconnect(); once stopping, it must not come back
-      retry: { retries: 10, restartOnFailure: async () => !this.stopping },
+      retry: { retries: 30, restartOnFailure: async () => !this.stopping },
     });
     const consumer = this.consumer;
     const committer = new OffsetCommitter({
