@@ -1,5 +1,6 @@
 import type { Producer } from 'kafkajs';
 import { renewingProducer } from './renewing-producer';
+import { notePartition, UnwrittenPartitionsError } from './written-partitions';
 
 /** A stand-in for one kafkajs producer: its id, what it was sent, and what its next send throws. */
 function fakeProducer(id: number, log: string[], failWith?: () => Error): Producer {
@@ -74,5 +75,48 @@ describe('renewingProducer', () => {
     );
     await expect(producer.send({ topic: 't', messages: [] })).rejects.toThrow('NOT_LEADER_FOR_PARTITION');
     expect(made).toBe(1);
+  });
+});
+
+describe('renewingProducer, a send kafkajs reports done without every partition', () => {
+  /** a producer that places its messages on partitions 0 and 1 in turn and acknowledges `written` */
+  function placingProducer(written: number[]): Producer {
+    return {
+      sendBatch: async ({ topicMessages }: { topicMessages: { topic: string; messages: unknown[] }[] }) => {
+        for (const t of topicMessages)
+          for (let i = 0; i < t.messages.length; i++) notePartition(t.topic, i % 2);
+        await Promise.resolve();
+        return topicMessages.flatMap((t) =>
+          written.map((partition) => ({ topicName: t.topic, partition, errorCode: 0 })),
+        );
+      },
+    } as unknown as Producer;
+  }
+
+  it('given a partition that got messages but no acknowledgement, then the send fails and the producer is kept', async () => {
+    const renewals: string[] = [];
+    const producer = renewingProducer(
+      () => placingProducer([0]),
+      ({ reason }) => renewals.push(reason),
+    );
+    const error = await producer
+      .sendBatch({ acks: -1, topicMessages: [{ topic: 't', messages: [{ value: 'a' }, { value: 'b' }] }] })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnwrittenPartitionsError);
+    expect((error as UnwrittenPartitionsError).partitions).toEqual(['t/1']);
+    expect(renewals).toEqual([]);
+  });
+
+  it('given every partition acknowledged, then the send resolves', async () => {
+    const producer = renewingProducer(
+      () => placingProducer([0, 1]),
+      () => undefined,
+    );
+    await expect(
+      producer.sendBatch({
+        acks: -1,
+        topicMessages: [{ topic: 't', messages: [{ value: 'a' }, { value: 'b' }] }],
+      }),
+    ).resolves.toHaveLength(2);
   });
 });

@@ -60,9 +60,17 @@ export function renewingProducer(
     async (...args: Parameters<Producer[K]>): Promise<RecordMetadata[]> => {
       try {
         const write = current[name] as (...a: Parameters<Producer[K]>) => Promise<RecordMetadata[]>;
+        const request = args[0] as {
+          acks?: number;
+          messages?: unknown[];
+          topicMessages?: { messages: unknown[] }[];
+        };
         // without acknowledgements (acks 0) there is nothing to check them against
-        if ((args[0] as { acks?: number }).acks === 0) return await write(...args);
-        return await sendAllOrFail(() => write(...args));
+        if (request.acks === 0) return await write(...args);
+        const messages =
+          request.messages?.length ??
+          (request.topicMessages ?? []).reduce((n, t) => n + t.messages.length, 0);
+        return await sendAllOrFail(messages, () => write(...args));
       } catch (error) {
         const reason = errorType(error);
         if (reason) await renew(reason).catch(() => undefined);

@@ -1,14 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { RecordMetadata } from 'kafkajs';
 
-/** The partitions one send's messages were given, attempt after attempt (see sendAllOrFail). */
-const assigned = new AsyncLocalStorage<Set<string>>();
+/** Where one send's messages were placed, attempt after attempt, in order (see sendAllOrFail). */
+const assigned = new AsyncLocalStorage<string[]>();
 
 const label = (topic: string, partition: number) => `${topic}/${partition}`;
 
 /** Called by the partitioner for every message it places: notes the partition for the send it is in. */
 export function notePartition(topic: string, partition: number): void {
-  assigned.getStore()?.add(label(topic, partition));
+  assigned.getStore()?.push(label(topic, partition));
 }
 
 /** A send kafkajs reported as done, but no broker acknowledged a write to these partitions. */
@@ -27,15 +27,21 @@ export class UnwrittenPartitionsError extends Error {
  * for its other partitions, the retry skips that broker, and the send resolves without the moved
  * partition's messages ever being written. Seen here when a broker was killed under load: an
  * order's payment try (the order was cancelled at its deadline) and a confirm (sent again by the
- * saga 30 s later) went nowhere. Every message is placed by `partitioner` on every attempt, inside
- * this send's context, so the set of partitions it was given is known; the acknowledgements list
- * each partition a broker wrote. A missing one fails the send, and its caller sends it again, as
- * after any failed send (a message written twice is handled once by the consumers).
+ * saga 30 s later) went nowhere. Every attempt places each of the send's `messages` with
+ * `partitioner`, inside this send's context, so the last `messages` placements are where the
+ * attempt that ended the send put them (a keyless message may land elsewhere on each attempt); the
+ * acknowledgements list each partition a broker wrote. A missing one fails the send, and its
+ * caller sends it again, as after any failed send (a message written twice is handled once by the
+ * consumers).
  */
-export async function sendAllOrFail(send: () => Promise<RecordMetadata[]>): Promise<RecordMetadata[]> {
-  const given = new Set<string>();
-  const acknowledged = await assigned.run(given, send);
+export async function sendAllOrFail(
+  messages: number,
+  send: () => Promise<RecordMetadata[]>,
+): Promise<RecordMetadata[]> {
+  const placements: string[] = [];
+  const acknowledged = await assigned.run(placements, send);
   const written = new Set(acknowledged.map((r) => label(r.topicName, r.partition)));
+  const given = new Set(messages > 0 ? placements.slice(-messages) : []);
   const unwritten = [...given].filter((p) => !written.has(p));
   if (unwritten.length > 0) throw new UnwrittenPartitionsError(unwritten);
   return acknowledged;
