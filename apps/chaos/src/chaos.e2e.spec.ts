@@ -1,7 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { runNode, workspaceRoot } from '@tcc/testing';
-import { infraEnv } from './infra';
+import { runForSummary } from './e2e-run';
 import { HTTP_BAD_INPUTS, KAFKA_BAD_INPUTS, SERVICES } from './plan';
 import type { ChaosSummary } from './summary';
 
@@ -13,24 +10,16 @@ import type { ChaosSummary } from './summary';
  */
 describe('the short chaos run', () => {
   const seed = process.env['CHAOS_SEED'] ?? String(Math.floor(Math.random() * 2_147_483_647) + 1);
-  const out = join(workspaceRoot, 'tmp', 'chaos-e2e', `seed-${seed}`);
   let summary: ChaosSummary;
   let exitCode: number | null;
 
   beforeAll(async () => {
-    process.stderr.write(`chaos e2e: seed ${seed}, logs in ${out}\n`);
-    const run = await runNode(
-      join(workspaceRoot, 'apps', 'chaos', 'dist', 'main.js'),
-      ['--short', '--secure', '--seed', seed, '--out', out, '--json'],
-      infraEnv(),
-    );
-    exitCode = run.code;
-    const file = join(out, 'summary.json');
-    if (!existsSync(file))
-      throw new Error(
-        `seed ${seed}: the run wrote no summary (exit ${run.code}):\n${run.stderr.slice(-6_000)}`,
-      );
-    summary = JSON.parse(readFileSync(file, 'utf8')) as ChaosSummary;
+    ({ exitCode, summary } = await runForSummary<ChaosSummary>(
+      'chaos',
+      'main.js',
+      ['--short', '--secure'],
+      seed,
+    ));
   }, 600_000);
 
   it(`passes, with nothing to report`, () => {

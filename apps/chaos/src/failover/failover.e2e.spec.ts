@@ -1,7 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { runNode, workspaceRoot } from '@tcc/testing';
-import { infraEnv } from '../infra';
+import { runForSummary } from '../e2e-run';
 import type { FailoverSummary } from './report';
 
 /**
@@ -14,24 +11,16 @@ import type { FailoverSummary } from './report';
 const FAULTS = ['order', 'stock', 'payment', 'broker'];
 describe('the short failover run', () => {
   const seed = process.env['FAILOVER_SEED'] ?? String(Math.floor(Math.random() * 2_147_483_647) + 1);
-  const out = join(workspaceRoot, 'tmp', 'failover-e2e', `seed-${seed}`);
   let summary: FailoverSummary;
   let exitCode: number | null;
 
   beforeAll(async () => {
-    process.stderr.write(`failover e2e: seed ${seed}, logs in ${out}\n`);
-    const run = await runNode(
-      join(workspaceRoot, 'apps', 'chaos', 'dist', 'failover', 'main.js'),
-      ['--short', '--faults', FAULTS.join(','), '--seed', seed, '--out', out, '--json'],
-      infraEnv(),
-    );
-    exitCode = run.code;
-    const file = join(out, 'summary.json');
-    if (!existsSync(file))
-      throw new Error(
-        `seed ${seed}: the run wrote no summary (exit ${run.code}):\n${run.stderr.slice(-6_000)}`,
-      );
-    summary = JSON.parse(readFileSync(file, 'utf8')) as FailoverSummary;
+    ({ exitCode, summary } = await runForSummary<FailoverSummary>(
+      'failover',
+      'failover/main.js',
+      ['--short', '--faults', FAULTS.join(',')],
+      seed,
+    ));
   }, 900_000);
 
   it('passes: no order cancelled by TIMEOUT, every order final, every invariant held', () => {
