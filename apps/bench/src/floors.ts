@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import { ensureTopics } from '@tcc/kafka';
+import { ensureTopics, subscribeWhenKnown } from '@tcc/kafka';
 import type { KafkaSecurityOptions } from '@tcc/kafka';
 import { Client } from 'pg';
 
@@ -10,8 +10,7 @@ export async function kafkaFloor(brokers: string[], security: KafkaSecurityOptio
   const topic = `bench.floor.${randomBytes(4).toString('hex')}`;
   const admin = kafka.admin();
   await admin.connect();
-  // the brokers' replication, as the services' topics have it; and on a cluster, a new topic is
-  // unknown to some brokers for a moment: ensureTopics waits until every one knows its leader
+  // the brokers' replication, as the services' topics have it
   await ensureTopics(admin, [topic], { partitions: 1 });
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   const consumer = kafka.consumer({ groupId: `${topic}.reader`, maxWaitTimeInMs: 100 });
@@ -19,7 +18,8 @@ export async function kafkaFloor(brokers: string[], security: KafkaSecurityOptio
   const samples: number[] = [];
   try {
     await Promise.all([producer.connect(), consumer.connect()]);
-    await consumer.subscribe({ topic, fromBeginning: true });
+    // on a cluster a broker may not know the new topic yet: subscribeWhenKnown asks again
+    await subscribeWhenKnown(consumer, [topic]);
     await consumer.run({
       eachMessage: async ({ message }) => arrived.get(message.value?.toString() ?? '')?.(),
     });

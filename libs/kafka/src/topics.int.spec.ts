@@ -1,7 +1,7 @@
 import { ConfigResourceTypes } from 'kafkajs';
 import type { Admin } from 'kafkajs';
 import { testKafka, uniqueName } from '@tcc/testing';
-import { ensureTopics } from './topics';
+import { ensureTopics, subscribeWhenKnown } from './topics';
 
 /** What a created topic's min.insync.replicas is, as the broker describes it. */
 async function minInsync(admin: Admin, topic: string): Promise<string | undefined> {
@@ -45,5 +45,24 @@ describe('ensureTopics on a real broker', () => {
       underPartitioned: [{ topic, partitions: 2 }],
       replicas: 1,
     });
+  });
+
+  it('subscribes a consumer to topics just created, and it reads what is written to them', async () => {
+    const kafka = testKafka();
+    const topic = uniqueName('ensure-subscribe');
+    await ensureTopics(admin, [topic], { partitions: 1 });
+    const consumer = kafka.consumer({ groupId: uniqueName('ensure-subscribe'), maxWaitTimeInMs: 100 });
+    const producer = kafka.producer();
+    await Promise.all([consumer.connect(), producer.connect()]);
+    try {
+      await subscribeWhenKnown(consumer, [topic]);
+      const read = new Promise<string | undefined>((resolve) => {
+        void consumer.run({ eachMessage: async ({ message }) => resolve(message.value?.toString()) });
+      });
+      await producer.send({ topic, messages: [{ value: 'first' }] });
+      expect(await read).toBe('first');
+    } finally {
+      await Promise.all([consumer.disconnect(), producer.disconnect()]);
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Admin, ITopicMetadata } from 'kafkajs';
+import type { Admin, Consumer, ITopicMetadata } from 'kafkajs';
 
 export interface TopicSettings {
   partitions: number;
@@ -71,25 +71,68 @@ export async function ensureTopics(
 const NOT_YET = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
 
 /**
- * Waits until every partition of the topics has a leader. A KRaft broker answers a metadata request
- * right after CreateTopics as if the topic did not exist, for a moment (kafkajs' own wait gives up
- * at once then: a service starting beside another failed on it, seen on a secured broker).
+ * Runs `attempt` until it returns a value, again every 100 ms while a broker answers that it does
+ * not know the topics yet (NOT_YET) or `attempt` returns undefined; any other error, or the
+ * deadline, ends it. Each broker of a cluster learns of a new topic when it has replayed the
+ * metadata that created it, a moment after the one that answered CreateTopics.
  */
-async function waitForLeaders(
-  admin: Admin,
+async function whileUnknown<T>(
+  attempt: () => Promise<T | undefined>,
   topics: readonly string[],
-  timeoutMs = 30_000,
-): Promise<ITopicMetadata[]> {
+  timeoutMs: number,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...topics] });
-      if (metadata.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)))
-        return metadata;
+      const result = await attempt();
+      if (result !== undefined) return result;
     } catch (error) {
       if (!NOT_YET.has((error as { type?: string }).type ?? '') || Date.now() > deadline) throw error;
     }
     if (Date.now() > deadline) throw new Error(`no leaders for ${topics.join(', ')} after ${timeoutMs} ms`);
     await sleep(100);
   }
+}
+
+/**
+ * Waits until every partition of the topics has a leader. A KRaft broker answers a metadata request
+ * right after CreateTopics as if the topic did not exist, for a moment (kafkajs' own wait gives up
+ * at once then: a service starting beside another failed on it, seen on a secured broker).
+ */
+function waitForLeaders(
+  admin: Admin,
+  topics: readonly string[],
+  timeoutMs = 30_000,
+): Promise<ITopicMetadata[]> {
+  return whileUnknown(
+    async () => {
+      const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...topics] });
+      return metadata.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))
+        ? metadata
+        : undefined;
+    },
+    topics,
+    timeoutMs,
+  );
+}
+
+/**
+ * consumer.subscribe, again while the broker it asks does not know a topic yet. ensureTopics saw
+ * the topics on one broker; the consumer asks any of them, and kafkajs' subscribe gives up at once
+ * on UNKNOWN_TOPIC_OR_PARTITION (seen on a three-broker cluster: 7 of 15 subscriptions right after
+ * creating the topic).
+ */
+export async function subscribeWhenKnown(
+  consumer: Pick<Consumer, 'subscribe'>,
+  topics: readonly string[],
+  timeoutMs = 30_000,
+): Promise<void> {
+  await whileUnknown(
+    async () => {
+      await consumer.subscribe({ topics: [...topics], fromBeginning: true });
+      return true;
+    },
+    topics,
+    timeoutMs,
+  );
 }

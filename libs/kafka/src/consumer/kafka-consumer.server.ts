@@ -6,6 +6,7 @@ import { lastValueFrom } from 'rxjs';
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { consumerMetrics } from './consumer.metrics';
 import type { RetryPolicy } from '../backoff';
+import { subscribeWhenKnown } from '../topics';
 import { asError } from './as-error';
 import { BATCH_PATTERN } from './batch';
 import { BatchRunProcessor } from './batch-run.processor';
@@ -154,7 +155,7 @@ export class KafkaConsumerServer extends Server implements CustomTransportStrate
     });
     this.committer = committer;
     await consumer.connect();
-    await consumer.subscribe({ topics: [...topics], fromBeginning: true });
+    await subscribeWhenKnown(consumer, topics);
     const { END_BATCH_PROCESS, GROUP_JOIN } = consumer.events;
     consumer.on(GROUP_JOIN, ({ payload }) => committer.assign(payload.memberAssignment));
     this.consumer.on(END_BATCH_PROCESS, ({ payload: b }) => {
