@@ -25,7 +25,7 @@ FAILOVER_TIMEOUT=60
 ISR_TIMEOUT=60
 
 # Only this test's settings reach kafka.sh.
-unset KAFKA_HOST KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_STATE_DIR KAFKA_HEAP_MAX KAFKA_BROKERS
+unset KAFKA_HOST KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_STATE_DIR KAFKA_HEAP_MAX KAFKA_JVM_OPTS KAFKA_BROKERS
 WORK="$(mktemp -d /tmp/kafka-cluster-test.XXXXXX)"
 CLUSTER_STATE="${WORK}/cluster"
 SINGLE_STATE="${WORK}/single"
@@ -184,7 +184,8 @@ ok "start --nodes 3 --secure is refused with a clear error"
 
 # --- the cluster ------------------------------------------------------------------------------
 t0="$(now_ms)"
-out="$(cluster start --nodes 3 2>&1)" || fail "start --nodes 3" "${out}"
+# KAFKA_JVM_OPTS reaches every node's JVM (the failover run passes C1-only compilation this way)
+out="$(KAFKA_JVM_OPTS="-XX:TieredStopAtLevel=1" cluster start --nodes 3 2>&1)" || fail "start --nodes 3" "${out}"
 for i in 1 2 3; do
   [[ "${out}" == *"node ${i} ready at 127.0.0.1:$((CLUSTER_PORT + i - 1))"* ]] || fail "start --nodes 3 reports node ${i} ready" "${out}"
 done
@@ -205,8 +206,9 @@ for i in 1 2 3; do
     "${CLUSTER_STATE}/node-${i}/server.properties" || fail "node ${i} names all three voters"
   pid="$(cat "${CLUSTER_STATE}/node-${i}/kafka.pid")"
   tr '\0' ' ' <"/proc/${pid}/cmdline" | grep -q -- '-Xmx512m ' || fail "node ${i} runs with the cluster's default heap, -Xmx512m"
+  tr '\0' ' ' <"/proc/${pid}/cmdline" | grep -q -- ' -XX:TieredStopAtLevel=1 ' || fail "node ${i} runs with KAFKA_JVM_OPTS"
 done
-ok "each node: node.id=i, the same three voters, -Xmx512m"
+ok "each node: node.id=i, the same three voters, -Xmx512m, KAFKA_JVM_OPTS"
 
 out="$(cluster start 2>&1)" || fail "start on a running cluster exits 0" "${out}"
 [[ "${out}" == *"already running"* ]] || fail "start on a running cluster says it is already running" "${out}"

@@ -21,6 +21,7 @@ KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_HEAP_MAX="${KAFKA_HEAP_MAX:-1g}"
+KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:-}"
 KAFKA_READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-90}"
 TCC_CACHE_DIR="${TCC_CACHE_DIR:-${HOME}/.cache/tcc-saga}"
 
@@ -128,6 +129,8 @@ Environment:
   KAFKA_STATE_DIR        Config, data, logs and pid of this instance
                          [\${TCC_CACHE_DIR}/kafka-\${KAFKA_VERSION}/run-\${KAFKA_PORT}]
   KAFKA_HEAP_MAX         Max JVM heap (-Xmx) of each node   [${KAFKA_HEAP_MAX_ENV:-1g; a cluster: ${CLUSTER_HEAP_MAX}}]
+  KAFKA_JVM_OPTS         More JVM options for each node, e.g. -XX:TieredStopAtLevel=1 (compile with
+                         C1 only: less CPU in a JVM's first minutes, slower code after)  [none]
   KAFKA_TOPIC_PREFIX     --secure: the services' topics the ACLs name start with it  [${KAFKA_TOPIC_PREFIX:-}]
   KAFKA_GROUP_PREFIX     --secure: service S's consumer group is <this>S       [${KAFKA_GROUP_PREFIX}]
   KAFKA_READY_TIMEOUT    Seconds 'start' waits for the broker(s) to be ready  [${KAFKA_READY_TIMEOUT}]
@@ -438,10 +441,10 @@ launch_broker() {
   [[ -f "${OUT_FILE}" ]] && mv -f "${OUT_FILE}" "${OUT_FILE}.prev"
   local heap
   heap="$(heap_opts)"
-  # shellcheck disable=SC2086  # heap is two words on purpose
+  # shellcheck disable=SC2086  # heap and KAFKA_JVM_OPTS are several words on purpose
   nohup "${JAVA}" ${heap} \
     -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
-    -XX:+ExplicitGCInvokesConcurrent \
+    -XX:+ExplicitGCInvokesConcurrent ${KAFKA_JVM_OPTS:-} \
     -Djava.awt.headless=true \
     -Dlog4j.configuration="file:${SERVER_LOG4J}" \
     -Dkafka.logs.dir="${LOGS_DIR}" \

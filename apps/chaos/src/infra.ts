@@ -58,6 +58,13 @@ async function portIsFree(port: number): Promise<boolean> {
 }
 
 /**
+ * A run's cluster lives a few minutes, and its three JVMs spent most of their CPU compiling with
+ * C2 in that time: with C1 only, p99 before the first fault was 0.2-1.0 s instead of 1.4-8.8 s
+ * (docs/benchmark/2026-12-08-failover-kafka-jit.md). KAFKA_JVM_OPTS replaces it.
+ */
+const CLUSTER_JVM_OPTS = '-XX:TieredStopAtLevel=1';
+
+/**
  * The run's own Kafka: infra/local/kafka.sh on free ports with a state dir of its own, one node or
  * a cluster (`nodes`: node i listens on port + i - 1), so restarting it disturbs no other broker on
  * the machine (./dev up's, the tests').
@@ -95,6 +102,7 @@ export class OwnKafka {
       KAFKA_CONTROLLER_PORT: String(controllerPort),
       KAFKA_STATE_DIR: stateDir,
       KAFKA_HEAP_MAX: process.env['KAFKA_HEAP_MAX'] ?? '512m',
+      KAFKA_JVM_OPTS: process.env['KAFKA_JVM_OPTS'] ?? (nodes > 1 ? CLUSTER_JVM_OPTS : ''),
     };
     const kafka = new OwnKafka(port, nodes, env, stateDir);
     if (!options.secure) {

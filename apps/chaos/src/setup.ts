@@ -50,6 +50,9 @@ export function instanceEnv(
   };
 }
 
+/** How long an order's tries may take before the saga cancels it (TIMEOUT), in the runs' services. */
+export const TRY_TIMEOUT_MS = 20_000;
+
 /** The chaos run's settings for quick recovery: a killed member's partitions move after 6 s, retries are short. */
 const CHAOS_TUNING: Record<string, string> = {
   CONSUMER_CONCURRENCY: '3',
@@ -59,7 +62,7 @@ const CHAOS_TUNING: Record<string, string> = {
   CONSUMER_RETRY_INITIAL_MS: '100',
   CONSUMER_RETRY_MAX_MS: '2000',
   OUTBOX_POLL_INTERVAL_MS: '500',
-  ORDER_TRY_TIMEOUT_MS: '20000',
+  ORDER_TRY_TIMEOUT_MS: String(TRY_TIMEOUT_MS),
   // short, so that some reservations expire while a participant is down (confirm after expiry)
   ORDER_CONFIRM_WINDOW_MS: '15000',
   ORDER_RETRY_INITIAL_MS: '1000',

@@ -11,7 +11,13 @@ import { Prng } from '../prng';
 import { query, waitQuiet } from '../quiet';
 import { openRun, runToEnd, SetupError } from '../run';
 import type { Run } from '../run';
-import { createProductsAndWallets, instanceEnv, SHUTDOWN_LIMIT_MS, startInfrastructure } from '../setup';
+import {
+  createProductsAndWallets,
+  instanceEnv,
+  SHUTDOWN_LIMIT_MS,
+  startInfrastructure,
+  TRY_TIMEOUT_MS,
+} from '../setup';
 import type { Infrastructure } from '../setup';
 import { checkInvariants } from '../verdict';
 import { failoverCatalog, OpenLoad } from './load';
@@ -107,6 +113,7 @@ async function failover(run: Run<FailoverSettings>): Promise<FailoverSummary> {
     startedAt: new Date(run.t0).toISOString(),
     wallSeconds: Math.round((Date.now() - run.t0) / 1_000),
     rate: s.rate,
+    tryTimeoutMs: TRY_TIMEOUT_MS,
     topology: `${BROKERS} Kafka brokers (${await replication(kafka)}), ${INSTANCES} instances of each service`,
     load: { ...load.stats },
     baseline: windowStats(outcomes, baselineFrom, firstKill - BEFORE_KILL_MS),

@@ -1,4 +1,4 @@
-import { judge, takeoverOf, windowStats } from './report';
+import { capacityNote, formatFailover, judge, takeoverOf, windowStats } from './report';
 import type { FailoverSummary, OrderOutcome } from './report';
 
 const order = (
@@ -94,6 +94,7 @@ describe('judge', () => {
     startedAt: '',
     wallSeconds: 1,
     rate: 100,
+    tryTimeoutMs: 20_000,
     topology: '',
     load: { sent: 1, accepted: 1, noAnswer: 0, serverErrors: 0, unexpected: [] },
     baseline: fine,
@@ -134,5 +135,58 @@ describe('judge', () => {
       'order#1 (SIGKILL): no message handled after it on t/0',
       'invariant checker exit 1: 2 stock conserved: 1 violations',
     ]);
+  });
+});
+
+describe('capacityNote', () => {
+  const baseline = (latencies: number[], status = 'CONFIRMED', reason: string | null = null) =>
+    windowStats(
+      latencies.map((l, i) => order(i, l, status, reason)),
+      0,
+      latencies.length,
+    );
+
+  it('says nothing while the p99 before any fault is within half the try deadline', () => {
+    expect(capacityNote({ rate: 15, tryTimeoutMs: 20_000, baseline: baseline([100, 9_000, 10_000]) })).toBe(
+      undefined,
+    );
+  });
+
+  it('says the machine did not carry the rate when its p99 before any fault was past half the deadline', () => {
+    expect(capacityNote({ rate: 100, tryTimeoutMs: 20_000, baseline: baseline([100, 10_001]) })).toBe(
+      'this machine did not carry 100 orders/s: p99 was 10.0 s before any fault, against a try deadline ' +
+        'of 20 s, so a takeover of several seconds has no room; a lower --rate measures the failover ' +
+        'rather than the machine',
+    );
+  });
+
+  it('says so when orders were cancelled by TIMEOUT before any fault, and the report prints it', () => {
+    const note = capacityNote({
+      rate: 100,
+      tryTimeoutMs: 20_000,
+      baseline: baseline([20_000], 'CANCELLED', 'TIMEOUT'),
+    });
+    expect(note).toContain('1 orders were cancelled by TIMEOUT before any fault');
+    const fine = windowStats([order(0, 10)], 0, 1);
+    const report = formatFailover({
+      seed: 1,
+      repeat: '',
+      startedAt: '',
+      wallSeconds: 1,
+      rate: 100,
+      tryTimeoutMs: 20_000,
+      topology: '',
+      load: { sent: 1, accepted: 1, noAnswer: 0, serverErrors: 0, unexpected: [] },
+      baseline: baseline([20_000], 'CANCELLED', 'TIMEOUT'),
+      faults: [],
+      total: fine,
+      perInstance: [],
+      unexpectedExits: [],
+      quiet: { reached: true, detail: '' },
+      invariants: { exitCode: 0, failed: [] },
+      failures: ['1 orders were cancelled by TIMEOUT'],
+      ok: false,
+    });
+    expect(report).toContain(`NOTE: ${note}.`);
   });
 });

@@ -86,6 +86,8 @@ export interface FailoverSummary {
   startedAt: string;
   wallSeconds: number;
   rate: number;
+  /** the services' try deadline (ORDER_TRY_TIMEOUT_MS): an order not through its tries by then is cancelled */
+  tryTimeoutMs: number;
   topology: string;
   load: { sent: number; accepted: number; noAnswer: number; serverErrors: number; unexpected: string[] };
   /** after the warm-up, until 1 s before the first kill */
@@ -100,6 +102,28 @@ export interface FailoverSummary {
   invariants: { exitCode: number | null; failed: string[] };
   failures: string[];
   ok: boolean;
+}
+
+/**
+ * Whether the machine carried the rate before any fault: a takeover adds its seconds to the
+ * latency orders already have, so a baseline p99 past half the try deadline leaves a fault no
+ * room. Undefined when it did; otherwise a sentence saying that a failure of this run measures
+ * the machine, not the failover.
+ */
+export function capacityNote(
+  s: Pick<FailoverSummary, 'rate' | 'tryTimeoutMs' | 'baseline'>,
+): string | undefined {
+  const { p99, timeouts } = s.baseline;
+  if (timeouts === 0 && (p99 === undefined || p99 <= s.tryTimeoutMs / 2)) return undefined;
+  const seen =
+    timeouts > 0
+      ? `${timeouts} orders were cancelled by TIMEOUT before any fault`
+      : `p99 was ${(p99! / 1_000).toFixed(1)} s before any fault`;
+  return (
+    `this machine did not carry ${s.rate} orders/s: ${seen}, against a try deadline of ` +
+    `${s.tryTimeoutMs / 1_000} s, so a takeover of several seconds has no room; ` +
+    `a lower --rate measures the failover rather than the machine`
+  );
 }
 
 /** What makes the run fail: each a sentence. */
@@ -168,5 +192,7 @@ export function formatFailover(s: FailoverSummary): string {
     `invariant checker: exit ${s.invariants.exitCode}${s.invariants.failed.length > 0 ? ` (${s.invariants.failed.join('; ')})` : ' (all invariants hold)'}`,
   ];
   if (s.failures.length > 0) lines.push('', 'FAILURES:', ...s.failures.map((f) => `  - ${f}`));
+  const capacity = capacityNote(s);
+  if (capacity) lines.push('', `NOTE: ${capacity}.`);
   return `${lines.join('\n')}\n`;
 }
