@@ -127,13 +127,19 @@ export class Fleet {
   }
 
   /** SIGKILL one instance of the service, then start it again downMs later. */
-  async kill(service: ServiceName, victim: number, downMs: number): Promise<string | undefined> {
+  async kill(
+    service: ServiceName,
+    victim: number,
+    downMs: number,
+    onKilled: () => void = () => {},
+  ): Promise<string | undefined> {
     const instance = await this.pick(service, victim);
     if (!instance?.proc) return undefined;
     instance.state = 'down';
     await instance.proc.stop('SIGKILL');
     this.stats.kills[service]++;
     this.log(`killed ${instance.id} (SIGKILL, pid ${instance.proc.pid}); restarting in ${downMs} ms`);
+    onKilled();
     await sleep(downMs);
     await this.launch(instance);
     this.stats.restarts[service]++;

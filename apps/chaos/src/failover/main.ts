@@ -187,7 +187,12 @@ async function killInstance(
   const watch = new TakeoverWatch(kafka, owned);
   await watch.begin();
   const killedAt = Date.now();
-  const killing = fleet.kill(service, victim, run.s.downMs);
+  let landed = () => {};
+  const down = new Promise<void>((resolve) => (landed = resolve));
+  const killing = fleet.kill(service, victim, run.s.downMs, landed);
+  // what the victim handled until the SIGKILL landed is not a takeover
+  await Promise.race([down, killing]);
+  await watch.killed();
   const takeovers = await watch.until(TAKEOVER_LIMIT_MS);
   logTakeover(run, instance.id, takeovers);
   const killed = await killing;
@@ -237,6 +242,7 @@ async function killLeadingBroker(
     return failed('broker', `kill broker ${node}: ${(error as Error).message}`);
   }
   run.log(`killed ${victim}; restarting it in ${run.s.downMs} ms`);
+  await watch.killed();
   const restarting = sleep(run.s.downMs).then(() => infra.kafka.startNode(node));
   const takeovers = await watch.until(TAKEOVER_LIMIT_MS);
   logTakeover(run, `broker ${node}`, takeovers);

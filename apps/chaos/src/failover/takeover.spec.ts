@@ -1,4 +1,4 @@
-import { groupOffsetsPartition, javaStringHash } from './takeover';
+import { groupOffsetsPartition, javaStringHash, laterOf } from './takeover';
 
 describe("a group's partition of the offsets topic, as Kafka places it", () => {
   // each expected value printed by Java 17: s.hashCode() and Utils.abs(s.hashCode()) % 50
@@ -13,5 +13,29 @@ describe("a group's partition of the offsets topic, as Kafka places it", () => {
   ])('%j hashes to %d, partition %d of 50', (group, hash, partition) => {
     expect(javaStringHash(group)).toBe(hash);
     expect(groupOffsetsPartition(group, 50)).toBe(partition);
+  });
+});
+
+describe('laterOf: where a takeover is counted from once the victim is gone', () => {
+  it('takes what was committed by the kill where the victim handled past the ends seen before it', () => {
+    const ends = new Map([
+      ['t/0', 100n],
+      ['t/1', 50n],
+    ]);
+    const committedAtKill = new Map([
+      ['t/0', 104n],
+      ['t/1', 40n],
+    ]);
+    expect(laterOf(ends, committedAtKill)).toEqual(
+      new Map([
+        ['t/0', 104n],
+        ['t/1', 50n],
+      ]),
+    );
+  });
+
+  it('keeps the ends when the committed offsets could not be read', () => {
+    const ends = new Map([['t/0', 100n]]);
+    expect(laterOf(ends, undefined)).toEqual(ends);
   });
 });

@@ -110,14 +110,27 @@ async function ends(admin: Admin, partitions: readonly WatchedPartition[]): Prom
   return out;
 }
 
+/** Per partition, the later of the two offsets (the first where the other has none). */
+export function laterOf(
+  a: ReadonlyMap<string, bigint>,
+  b: ReadonlyMap<string, bigint> | undefined,
+): Map<string, bigint> {
+  const out = new Map(a);
+  for (const [key, offset] of b ?? []) {
+    const mine = out.get(key);
+    if (mine === undefined || offset > mine) out.set(key, offset);
+  }
+  return out;
+}
+
 /**
  * Watches partitions from a fault on: the takeover time of each is the time from the fault until
  * the group has handled a message written after it, i.e. until its committed offset passes the
  * partition's end at the fault (offsets are committed within CONSUMER_COMMIT_INTERVAL_MS of
  * handling). Such a message needs a live leader (a broker fault) and a live member holding the
  * partition (an instance fault), so this is when the partition works again, end to end. Call
- * `begin` just before the fault, then `until` to poll (every 100 ms) until every partition got
- * there or the limit passed. The load keeps writing to every partition.
+ * `begin` just before the fault, `killed` once it landed, then `until` to poll (every 100 ms)
+ * until every partition got there or the limit passed. The load keeps writing to every partition.
  */
 export class TakeoverWatch {
   private endsAtFault = new Map<string, bigint>();
@@ -131,6 +144,19 @@ export class TakeoverWatch {
   async begin(): Promise<void> {
     this.endsAtFault = await this.kafka.withAdmin((admin) => ends(admin, this.partitions));
     this.faultAt = Date.now();
+  }
+
+  /**
+   * Call once the victim is gone. Between begin() and the kill landing, the victim (or, for a
+   * broker, a consumer it did not stop yet) may still handle messages: what was committed by now
+   * was handled before the fault, so only a commit past it counts. Where the committed offsets
+   * cannot be read now (the killed broker coordinated the group), begin()'s ends stay.
+   */
+  async killed(): Promise<void> {
+    const now = await this.kafka
+      .withAdmin((admin) => committed(admin, this.partitions), 1_000)
+      .catch(() => undefined);
+    this.endsAtFault = laterOf(this.endsAtFault, now);
   }
 
   async until(limitMs: number): Promise<PartitionTakeover[]> {
