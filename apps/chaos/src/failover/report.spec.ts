@@ -86,36 +86,37 @@ describe('takeoverOf', () => {
   });
 });
 
-describe('judge', () => {
-  const fine = windowStats([order(0, 10)], 0, 1);
-  const base: Omit<FailoverSummary, 'failures' | 'ok'> = {
-    seed: 1,
-    repeat: './dev failover --seed 1',
-    startedAt: '',
-    wallSeconds: 1,
-    rate: 100,
-    tryTimeoutMs: 20_000,
-    topology: '',
-    load: { sent: 1, accepted: 1, noAnswer: 0, serverErrors: 0, unexpected: [] },
-    baseline: fine,
-    faults: [
-      {
-        kind: 'order',
-        victim: 'order#1 (SIGKILL)',
-        killedAt: 0,
-        recoveredAt: 1,
-        takeovers: [{ group: 'g', topic: 't', partition: 0, ms: 7_000 }],
-        window: fine,
-        takeover: { maxMs: 7_000, medianMs: 7_000, stuck: [] },
-      },
-    ],
-    total: fine,
-    perInstance: [fine],
-    unexpectedExits: [],
-    quiet: { reached: true, detail: '' },
-    invariants: { exitCode: 0, failed: [] },
-  };
+/** A run that passed: every order confirmed, the one fault taken over. */
+const fine = windowStats([order(0, 10)], 0, 1);
+const base: Omit<FailoverSummary, 'failures' | 'ok'> = {
+  seed: 1,
+  repeat: './dev failover --seed 1',
+  startedAt: '',
+  wallSeconds: 1,
+  rate: 100,
+  tryTimeoutMs: 20_000,
+  topology: '',
+  load: { sent: 1, accepted: 1, noAnswer: 0, serverErrors: 0, unexpected: [] },
+  baseline: fine,
+  faults: [
+    {
+      kind: 'order',
+      victim: 'order#1 (SIGKILL)',
+      killedAt: 0,
+      recoveredAt: 1,
+      takeovers: [{ group: 'g', topic: 't', partition: 0, ms: 7_000 }],
+      window: fine,
+      takeover: { maxMs: 7_000, medianMs: 7_000, stuck: [] },
+    },
+  ],
+  total: fine,
+  perInstance: [fine],
+  unexpectedExits: [],
+  quiet: { reached: true, detail: '' },
+  invariants: { exitCode: 0, failed: [] },
+};
 
+describe('judge', () => {
   it('passes a run where every order was confirmed and every partition taken over', () => {
     expect(judge(base)).toEqual([]);
   });
@@ -167,23 +168,9 @@ describe('capacityNote', () => {
       baseline: baseline([20_000], 'CANCELLED', 'TIMEOUT'),
     });
     expect(note).toContain('1 orders were cancelled by TIMEOUT before any fault');
-    const fine = windowStats([order(0, 10)], 0, 1);
     const report = formatFailover({
-      seed: 1,
-      repeat: '',
-      startedAt: '',
-      wallSeconds: 1,
-      rate: 100,
-      tryTimeoutMs: 20_000,
-      topology: '',
-      load: { sent: 1, accepted: 1, noAnswer: 0, serverErrors: 0, unexpected: [] },
+      ...base,
       baseline: baseline([20_000], 'CANCELLED', 'TIMEOUT'),
-      faults: [],
-      total: fine,
-      perInstance: [],
-      unexpectedExits: [],
-      quiet: { reached: true, detail: '' },
-      invariants: { exitCode: 0, failed: [] },
       failures: ['1 orders were cancelled by TIMEOUT'],
       ok: false,
     });
